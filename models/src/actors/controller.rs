@@ -1,0 +1,137 @@
+//! The controller: elects leaders, keeps the ISR, bumps the leader epoch.
+//!
+//! Abstracted: the controller never crashes and its state is durable (it is
+//! ZooKeeper's, or the KRaft quorum's); it learns of a replica's crash when
+//! the replica's session expires (`BrokerDown`, sent on the replica's behalf)
+//! and of its restart when it registers again (`BrokerUp`). ISR changes bump
+//! the partition epoch (`version`, KIP-497), not the leader epoch.
+
+use super::{Ids, Out};
+use crate::config::Config;
+use crate::msg::{Epoch, Msg, Set};
+use std::borrow::Cow;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Controller {
+    pub leader: Option<u8>,
+    pub epoch: Epoch,
+    pub isr: Set,
+    pub version: u8,
+    /// Replicas with a live session.
+    pub live: Set,
+    /// Each replica's incarnation, from its last registration.
+    pub broker_epochs: [u8; 3],
+}
+
+impl Controller {
+    pub fn start(cfg: &Config) -> Controller {
+        let all = Set::of(0..cfg.replication_factor);
+        Controller {
+            leader: Some(0),
+            epoch: 0,
+            isr: all,
+            version: 0,
+            live: all,
+            broker_epochs: [0; 3],
+        }
+    }
+
+    fn metadata(&self) -> Msg {
+        Msg::Metadata {
+            leader: self.leader,
+            epoch: self.epoch,
+        }
+    }
+
+    /// The partition's state, for replica `to`.
+    fn leader_and_isr(&self, leader: u8, to: u8) -> Msg {
+        Msg::LeaderAndIsr {
+            leader,
+            epoch: self.epoch,
+            isr: self.isr,
+            version: self.version,
+            broker_epoch: self.broker_epochs[to as usize],
+        }
+    }
+}
+
+pub fn on_msg(
+    cfg: &Config,
+    ids: &Ids,
+    state: &mut Cow<Controller>,
+    src: usize,
+    msg: Msg,
+    o: &mut Out,
+) {
+    match msg {
+        Msg::BrokerDown => {
+            let Some(r) = ids.replica_ix(src) else { return };
+            let c = state.to_mut();
+            c.live = c.live.without(r);
+            if c.leader == Some(r) {
+                elect(cfg, ids, c, o);
+            } else if c.isr.contains(r) {
+                c.isr = c.isr.without(r);
+                c.version += 1;
+                if let Some(leader) = c.leader {
+                    o.send(ids.replica(leader), c.leader_and_isr(leader, leader));
+                }
+            }
+        }
+        Msg::BrokerUp { broker_epoch } => {
+            let Some(r) = ids.replica_ix(src) else { return };
+            let c = state.to_mut();
+            c.live = c.live.with(r);
+            c.broker_epochs[r as usize] = broker_epoch;
+            match c.leader {
+                None => elect(cfg, ids, c, o),
+                Some(leader) => o.send(ids.replica(r), c.leader_and_isr(leader, r)),
+            }
+        }
+        Msg::AlterIsr {
+            epoch,
+            isr,
+            version,
+        } => {
+            let Some(r) = ids.replica_ix(src) else { return };
+            if state.leader != Some(r) || state.epoch != epoch {
+                return; // a deposed leader: the new one is already told
+            }
+            if state.version == version {
+                let c = state.to_mut();
+                c.isr = isr.intersect(c.live).with(r);
+                c.version += 1;
+            }
+            // Accepted or not, the leader learns the current ISR.
+            o.send(src.into(), state.leader_and_isr(r, r));
+        }
+        Msg::MetadataRequest => o.send(src.into(), state.metadata()),
+        _ => {}
+    }
+}
+
+/// Kafka's offline-partition election: the first live ISR member, or with
+/// `unclean.leader.election.enable` the first live replica. With neither,
+/// the partition stays offline and the ISR keeps its last members.
+fn elect(cfg: &Config, ids: &Ids, c: &mut Controller, o: &mut Out) {
+    let clean = c.isr.intersect(c.live).first();
+    let unclean = cfg
+        .unclean_leader_election
+        .then(|| c.live.first())
+        .flatten();
+    let Some(leader) = clean.or(unclean) else {
+        c.leader = None;
+        return;
+    };
+    c.isr = if clean.is_some() {
+        c.isr.intersect(c.live)
+    } else {
+        Set::default().with(leader)
+    };
+    c.leader = Some(leader);
+    c.epoch += 1;
+    c.version += 1;
+    for r in c.live.iter() {
+        o.send(ids.replica(r), c.leader_and_isr(leader, r));
+    }
+}

@@ -1,0 +1,242 @@
+//! Running a check: exhaustive BFS of a configuration, the verdict per
+//! property, and for each violation the shortest counterexample.
+//!
+//! Stateright's BFS with several threads does not promise that the first
+//! counterexample it finds is a shortest one. So every counterexample of
+//! length n is confirmed by a second search bounded to n - 1 steps: if that
+//! search finds the violation too, its path replaces the first and the
+//! confirmation repeats. A counterexample reported is therefore one no
+//! shorter path reaches.
+
+use crate::config::Config;
+use crate::system::{Action, System, SystemState};
+use kafka_oracle_properties::{Judge, CATALOGUE};
+use stateright::{Checker, HasDiscoveries, Model, Path};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// How a check is run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub threads: usize,
+    /// Stop at the first counterexample of each expected violation instead of
+    /// exploring everything.
+    pub stop_early: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            stop_early: true,
+        }
+    }
+}
+
+/// Progress of a running search, reported about once a second.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub unique_states: usize,
+    pub states: usize,
+    pub max_depth: usize,
+    pub elapsed: Duration,
+}
+
+/// One step of a counterexample: the action and the state after it.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub action: Action,
+    pub state: SystemState,
+}
+
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    pub property: &'static str,
+    /// Why the last step violates the property, in the catalogue's words.
+    pub why: String,
+    pub init: SystemState,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Properties with a counterexample, in catalogue order.
+    pub violated: Vec<&'static str>,
+    /// "Sometimes" properties never reached.
+    pub unreached: Vec<&'static str>,
+    pub unique_states: usize,
+    pub states: usize,
+    pub max_depth: usize,
+    /// The search ran to completion (no early stop).
+    pub exhaustive: bool,
+    pub elapsed: Duration,
+    /// The shortest counterexample of the first violated property.
+    pub counterexample: Option<Counterexample>,
+}
+
+fn is_sometimes(name: &str) -> bool {
+    CATALOGUE
+        .iter()
+        .any(|p| p.name == name && matches!(p.judge, Judge::Sometimes(_)))
+}
+
+/// Checks `cfg` on the `judged` properties. With `stop_early`, the search
+/// ends once every name in `expected_violated` has a counterexample and every
+/// judged "sometimes" property was reached.
+pub fn check(
+    cfg: &Config,
+    judged: &[&'static str],
+    expected_violated: &[&'static str],
+    options: Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Outcome {
+    let started = Instant::now();
+    let system = System::new(cfg.clone(), judged);
+    let mut builder = system.checker().threads(options.threads);
+    if options.stop_early && !expected_violated.is_empty() {
+        let goals: BTreeSet<&'static str> = expected_violated
+            .iter()
+            .copied()
+            .chain(judged.iter().copied().filter(|n| is_sometimes(n)))
+            .collect();
+        builder = builder.finish_when(HasDiscoveries::AllOf(goals));
+    }
+    let checker = builder.spawn_bfs();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(250));
+        progress(Progress {
+            unique_states: checker.unique_state_count(),
+            states: checker.state_count(),
+            max_depth: checker.max_depth(),
+            elapsed: started.elapsed(),
+        });
+    }
+    let checker = checker.join();
+    let discoveries = checker.discoveries();
+    let mut violated = Vec::new();
+    let mut unreached = Vec::new();
+    for &name in judged {
+        match (is_sometimes(name), discoveries.contains_key(name)) {
+            (false, true) => violated.push(name),
+            (true, false) => unreached.push(name),
+            _ => {}
+        }
+    }
+    let exhaustive =
+        discoveries.len() < judged.len() || !options.stop_early || expected_violated.is_empty();
+    let system = checker.model();
+    let counterexample = violated.first().map(|&name| {
+        let path = discoveries[name].clone();
+        shortest(system, name, path, options.threads)
+    });
+    Outcome {
+        violated,
+        unreached,
+        unique_states: checker.unique_state_count(),
+        states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        exhaustive,
+        elapsed: started.elapsed(),
+        counterexample,
+    }
+}
+
+fn index_of(name: &str) -> usize {
+    CATALOGUE
+        .iter()
+        .position(|p| p.name == name)
+        .expect("catalogue name")
+}
+
+/// Confirms that no path shorter than `path` violates `name`, replacing it by
+/// a shorter one while one exists.
+fn shortest(
+    system: &System,
+    name: &'static str,
+    mut path: Path<SystemState, Action>,
+    threads: usize,
+) -> Counterexample {
+    loop {
+        let steps = path.clone().into_actions().len();
+        if steps <= 1 {
+            break;
+        }
+        // Stateright checks states of depth < target (the initial state has
+        // depth 1): target = steps + 0 covers every path of steps - 1 actions.
+        let bounded = System::new((*system.cfg).clone(), &[name])
+            .checker()
+            .threads(threads)
+            .target_max_depth(steps)
+            .spawn_bfs()
+            .join();
+        match bounded.discovery(name) {
+            Some(shorter) if shorter.clone().into_actions().len() < steps => path = shorter,
+            _ => break,
+        }
+    }
+    counterexample(system, name, path)
+}
+
+/// The path as steps, with the catalogue's explanation of the step at
+/// which the property first failed.
+pub fn counterexample(
+    system: &System,
+    name: &'static str,
+    path: Path<SystemState, Action>,
+) -> Counterexample {
+    let pairs = path.into_vec();
+    let init = pairs[0].0.clone();
+    let steps: Vec<Step> = pairs
+        .windows(2)
+        .map(|w| Step {
+            action: w[0].1.clone().expect("a path step has an action"),
+            state: w[1].0.clone(),
+        })
+        .collect();
+    let property = index_of(name);
+    let mut prev = &init;
+    let mut why = None;
+    for step in &steps {
+        if step.state.ghost.broken & (1 << property) != 0 {
+            why = system.why(Some(prev), &step.state, property);
+            break;
+        }
+        prev = &step.state;
+    }
+    Counterexample {
+        property: name,
+        why: why.unwrap_or_else(|| format!("{name} is violated")),
+        init,
+        steps,
+    }
+}
+
+/// Replays a path given as step descriptions (as [`crate::describe::action`]
+/// writes them): at each step the one enabled action with that description
+/// is taken. Returns the states after each step, or which step could not be
+/// taken.
+pub fn replay(system: &System, descriptions: &[String]) -> Result<Vec<SystemState>, String> {
+    let mut state = system
+        .init_states()
+        .into_iter()
+        .next()
+        .ok_or("the model has no initial state")?;
+    let mut states = Vec::new();
+    for (i, description) in descriptions.iter().enumerate() {
+        let mut actions = Vec::new();
+        system.actions(&state, &mut actions);
+        let next = actions
+            .into_iter()
+            .filter(|a| crate::describe::action(system, a) == *description)
+            .find_map(|a| system.next_state(&state, a))
+            .ok_or_else(|| format!("step {}: no enabled action is \"{description}\"", i + 1))?;
+        states.push(next.clone());
+        state = next;
+    }
+    Ok(states)
+}
+
+/// Whether `state` records a violation of the catalogue property `name`.
+pub fn violates(state: &SystemState, name: &str) -> bool {
+    state.ghost.broken & (1 << index_of(name)) != 0
+}

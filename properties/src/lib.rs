@@ -1,0 +1,15 @@
+//! # kafka-oracle-properties
+//!
+//! The one definition of every promise kafka-oracle judges. The model checker
+//! (models/), the broker's conformance harness and the history oracle all
+//! reduce what they see to an [`Observation`] and ask the [`CATALOGUE`].
+//! This crate knows nothing of how an observation was produced.
+
+pub mod catalogue;
+pub mod observation;
+
+pub use catalogue::{property, Class, Judge, Property, Verdict, CATALOGUE};
+pub use observation::{
+    Acks, ConsumerObs, Entry, LeaderEpoch, MsgId, Observation, Offset, ProducerObs, ReplicaId,
+    ReplicaObs,
+};

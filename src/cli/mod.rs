@@ -1,0 +1,45 @@
+//! The command line: `kafka-oracle <command>`.
+
+mod check;
+mod properties_file;
+mod replay;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Can my Kafka setup lose a message? A model-checked answer.
+#[derive(Parser)]
+#[command(name = "kafka-oracle", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Model-check the matrix of known configurations, one scenario, or a
+    /// configuration given with Kafka's knob names.
+    Check(check::CheckArgs),
+    /// Replay a trace written by `check --trace-out` through the model and
+    /// confirm the violation it records.
+    Replay(replay::ReplayArgs),
+}
+
+/// Exit codes: 0 as expected, 1 a verdict differs, 2 bad input.
+pub const EXIT_MISMATCH: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("kafka-oracle: {message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}

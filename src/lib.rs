@@ -1,0 +1,8 @@
+//! # kafka-oracle
+//!
+//! The command-line tool around the model (`models/`) and the property
+//! catalogue (`properties/`): checks, traces, replay.
+
+pub mod cli;
+pub mod replay;
+pub mod trace;

@@ -1,0 +1,159 @@
+//! The command line as a user meets it: listings, bad input, exit codes.
+
+use std::process::{Command, Output};
+
+fn oracle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(args)
+        .output()
+        .expect("the kafka-oracle binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn list_names_every_scenario() {
+    let out = oracle(&["check", "--list"]);
+    assert!(out.status.success());
+    for s in kafka_oracle_models::scenarios::SCENARIOS {
+        assert!(stdout(&out).contains(s.name), "--list lacks {}", s.name);
+    }
+}
+
+#[test]
+fn knobs_lists_kafka_names() {
+    let out = oracle(&["check", "--knobs"]);
+    assert!(out.status.success());
+    for knob in [
+        "acks",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "log.flush.interval.messages",
+    ] {
+        assert!(stdout(&out).contains(knob), "--knobs lacks {knob}");
+    }
+}
+
+#[test]
+fn bad_value_names_the_knob_and_exits_2() {
+    let out = oracle(&["check", "--set", "acks=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("acks: bad value '2'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_knob_is_named() {
+    let out = oracle(&["check", "--set", "acks.please=all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("acks.please: unknown knob"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn min_insync_above_replication_factor_is_refused() {
+    let out = oracle(&[
+        "check",
+        "--set",
+        "replication.factor=2",
+        "--set",
+        "min.insync.replicas=3",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("min.insync.replicas: 3 is more than replication.factor 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn properties_file_errors_name_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("kafka-oracle-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("producer.properties");
+    std::fs::write(&file, "# producer\nacks=all\nretries=lots\n").unwrap();
+    let out = oracle(&["check", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = format!("{}:3: retries: bad value 'lots'", file.display());
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unknown_scenario_exits_2() {
+    let out = oracle(&["check", "--scenario", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no scenario 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_violating_scenario_prints_its_counterexample_and_writes_a_trace() {
+    let dir = std::env::temp_dir().join(format!("kafka-oracle-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("acks1.json");
+    let out = oracle(&[
+        "check",
+        "--scenario",
+        "acks-1-leader-crash",
+        "--quiet",
+        "--trace-out",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Counterexample to at_least_once"), "{text}");
+    assert!(text.contains("replica 0 crashes"), "{text}");
+    let replayed = oracle(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(replayed.status.code(), Some(0), "{}", stdout(&replayed));
+    assert!(stdout(&replayed).contains("at_least_once violated at the last step"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_report_has_the_documented_fields() {
+    let out = oracle(&[
+        "check",
+        "--scenario",
+        "offset-reset-latest",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["all_as_expected"], true);
+    let r = &report["results"][0];
+    for field in [
+        "scenario",
+        "properties",
+        "expected",
+        "expected_violated",
+        "verdict",
+        "violated",
+        "unique_states",
+        "seconds",
+        "sometimes_unreached",
+        "counterexample",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(r["verdict"], "violation");
+    assert_eq!(r["violated"][0], "at_least_once");
+    assert_eq!(r["counterexample"]["schema"], "kafka-oracle/trace");
+}

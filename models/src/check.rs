@@ -93,13 +93,17 @@ pub fn check(
     let started = Instant::now();
     let system = System::new(cfg.clone(), judged);
     let mut builder = system.checker().threads(options.threads);
-    if options.stop_early && !expected_violated.is_empty() {
-        let goals: BTreeSet<&'static str> = expected_violated
+    let goals: BTreeSet<&'static str> = if options.stop_early {
+        expected_violated
             .iter()
             .copied()
             .chain(judged.iter().copied().filter(|n| is_sometimes(n)))
-            .collect();
-        builder = builder.finish_when(HasDiscoveries::AllOf(goals));
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    if !expected_violated.is_empty() && !goals.is_empty() {
+        builder = builder.finish_when(HasDiscoveries::AllOf(goals.clone()));
     }
     let checker = builder.spawn_bfs();
     while !checker.is_done() {
@@ -122,8 +126,10 @@ pub fn check(
             _ => {}
         }
     }
+    // The search stops early only when every goal was met; otherwise it ran
+    // until the state space was exhausted.
     let exhaustive =
-        discoveries.len() < judged.len() || !options.stop_early || expected_violated.is_empty();
+        expected_violated.is_empty() || !goals.iter().all(|g| discoveries.contains_key(g));
     let system = checker.model();
     let counterexample = violated.first().map(|&name| {
         let path = discoveries[name].clone();
@@ -161,12 +167,12 @@ fn shortest(
         if steps <= 1 {
             break;
         }
-        // Stateright checks states of depth < target (the initial state has
-        // depth 1): target = steps + 0 covers every path of steps - 1 actions.
+        // Stateright checks states of depth < target, and the initial state
+        // has depth 1: target steps + 1 covers every path of steps - 1 actions.
         let bounded = System::new((*system.cfg).clone(), &[name])
             .checker()
             .threads(threads)
-            .target_max_depth(steps)
+            .target_max_depth(steps + 1)
             .spawn_bfs()
             .join();
         match bounded.discovery(name) {

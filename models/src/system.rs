@@ -164,6 +164,14 @@ impl System {
     }
 
     fn affordable(&self, state: &SystemState, action: &Action) -> bool {
+        // The network loses client and replication traffic; the control
+        // plane (ZooKeeper sessions, the controller's requests) is reliable
+        // in the model, as Kafka retries it until it is.
+        if let Action::Step(ActorModelAction::Drop(env)) = action {
+            if env.src == self.ids.controller() || env.dst == self.ids.controller() {
+                return false;
+            }
+        }
         match self.budget_of(action) {
             None => true,
             Some(budget) => {

@@ -110,8 +110,25 @@ fn lost_leader(c: &mut Consumer, o: &mut Out) {
     o.cancel_timer(Timer::RequestTimeout);
 }
 
-pub fn on_msg(cfg: &Config, ids: &Ids, state: &mut Cow<Consumer>, msg: Msg, o: &mut Out) {
+pub fn on_msg(
+    cfg: &Config,
+    ids: &Ids,
+    state: &mut Cow<Consumer>,
+    src: usize,
+    msg: Msg,
+    o: &mut Out,
+) {
     if !state.up || !cfg.consumer {
+        return;
+    }
+    // Only the leader asked answers: a reply from an earlier connection is
+    // not this request's.
+    let from_leader = state.leader.map(|l| ids.replica(l)) == Some(src.into());
+    if matches!(
+        msg,
+        Msg::ListOffsetsResponse { .. } | Msg::ConsumerFetchResponse { .. }
+    ) && !from_leader
+    {
         return;
     }
     match msg {
@@ -126,8 +143,9 @@ pub fn on_msg(cfg: &Config, ids: &Ids, state: &mut Cow<Consumer>, msg: Msg, o: &
                 c.awaiting = Awaiting::Nothing;
                 o.cancel_timer(Timer::RequestTimeout);
             }
-            // Unless the application is busy processing, it is in poll().
-            if c.held.is_empty() && !c.commit_due {
+            // Unless the application is busy processing, it is in poll();
+            // with a worker thread, the poll loop never waits for it.
+            if (c.held.is_empty() && !c.commit_due) || cfg.commit == CommitMode::AutoHandoff {
                 fetch(cfg, ids, c, o);
             }
         }

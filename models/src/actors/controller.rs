@@ -66,21 +66,16 @@ pub fn on_msg(
     match msg {
         Msg::BrokerDown => {
             let Some(r) = ids.replica_ix(src) else { return };
-            let c = state.to_mut();
-            c.live = c.live.without(r);
-            if c.leader == Some(r) {
-                elect(cfg, ids, c, o);
-            } else if c.isr.contains(r) {
-                c.isr = c.isr.without(r);
-                c.version += 1;
-                if let Some(leader) = c.leader {
-                    o.send(ids.replica(leader), c.leader_and_isr(leader, leader));
-                }
-            }
+            broker_down(cfg, ids, state.to_mut(), r, o);
         }
         Msg::BrokerUp { broker_epoch } => {
             let Some(r) = ids.replica_ix(src) else { return };
             let c = state.to_mut();
+            if c.live.contains(r) {
+                // A new incarnation of a broker thought alive: it bounced, and
+                // what it held in memory is gone (KIP-380).
+                broker_down(cfg, ids, c, r, o);
+            }
             c.live = c.live.with(r);
             c.broker_epochs[r as usize] = broker_epoch;
             match c.leader {
@@ -107,6 +102,21 @@ pub fn on_msg(
         }
         Msg::MetadataRequest => o.send(src.into(), state.metadata()),
         _ => {}
+    }
+}
+
+/// A replica's session ended: it leaves the ISR, and if it led, another
+/// replica is elected.
+fn broker_down(cfg: &Config, ids: &Ids, c: &mut Controller, r: u8, o: &mut Out) {
+    c.live = c.live.without(r);
+    if c.leader == Some(r) {
+        elect(cfg, ids, c, o);
+    } else if c.isr.contains(r) {
+        c.isr = c.isr.without(r);
+        c.version += 1;
+        if let Some(leader) = c.leader {
+            o.send(ids.replica(leader), c.leader_and_isr(leader, leader));
+        }
     }
 }
 

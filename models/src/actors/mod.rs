@@ -131,10 +131,10 @@ impl Actor for Node {
                 replica::on_msg(cfg, ids, s, src, msg, o)
             }),
             NodeRole::Producer => with_role(state, as_producer, NodeState::Producer, |s| {
-                producer::on_msg(cfg, ids, s, msg, o)
+                producer::on_msg(cfg, ids, s, src, msg, o)
             }),
             NodeRole::Consumer => with_role(state, as_consumer, NodeState::Consumer, |s| {
-                consumer::on_msg(cfg, ids, s, msg, o)
+                consumer::on_msg(cfg, ids, s, src, msg, o)
             }),
         }
     }

@@ -113,7 +113,14 @@ fn retry_or_fail(cfg: &Config, p: &mut Producer, o: &mut Out) {
     }
 }
 
-pub fn on_msg(cfg: &Config, ids: &Ids, state: &mut Cow<Producer>, msg: Msg, o: &mut Out) {
+pub fn on_msg(
+    cfg: &Config,
+    ids: &Ids,
+    state: &mut Cow<Producer>,
+    src: usize,
+    msg: Msg,
+    o: &mut Out,
+) {
     if !state.up {
         return;
     }
@@ -130,8 +137,12 @@ pub fn on_msg(cfg: &Config, ids: &Ids, state: &mut Cow<Producer>, msg: Msg, o: &
             }
             pump(cfg, ids, p, o);
         }
+        // Only the leader asked answers: a reply from an earlier connection
+        // is not this request's.
         Msg::ProduceResponse { msg, error }
-            if state.awaiting == Awaiting::Produce && msg == state.next =>
+            if state.awaiting == Awaiting::Produce
+                && msg == state.next
+                && state.leader.map(|l| ids.replica(l)) == Some(src.into()) =>
         {
             let p = state.to_mut();
             match error {

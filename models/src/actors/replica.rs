@@ -338,6 +338,8 @@ fn on_produce(
     match cfg.acks {
         Acks::None => {}
         Acks::Leader => respond(o, None),
+        // A duplicate of a committed record: nothing to wait for.
+        Acks::All if offset < r.high_watermark => respond(o, None),
         Acks::All => {
             let Role::Leader(l) = &mut r.role else {
                 unreachable!()

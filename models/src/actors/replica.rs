@@ -489,16 +489,7 @@ fn advance_high_watermark(cfg: &Config, ids: &Ids, r: &mut Replica, o: &mut Out)
     }
     if let Some(offset) = l.parked_consumer.filter(|&offset| offset < hw) {
         l.parked_consumer = None;
-        let msgs = r.log[offset as usize..hw as usize]
-            .iter()
-            .map(|e| e.msg)
-            .collect();
-        o.send(
-            ids.consumer(),
-            Msg::ConsumerFetchResponse {
-                result: PollResult::Records { offset, msgs },
-            },
-        );
+        o.send(ids.consumer(), consumer_records(r, offset));
     }
     wake_followers(ids, r, o);
 }
@@ -552,6 +543,18 @@ fn on_fetch_response(
     o.send(ids.replica(leader), r.fetch_request());
 }
 
+/// The committed records from `offset`: consumers read up to the high
+/// watermark only.
+fn consumer_records(r: &Replica, offset: Offset) -> Msg {
+    let msgs = r.log[offset as usize..r.high_watermark as usize]
+        .iter()
+        .map(|e| e.msg)
+        .collect();
+    Msg::ConsumerFetchResponse {
+        result: PollResult::Records { offset, msgs },
+    }
+}
+
 fn on_consumer_fetch(state: &mut Cow<Replica>, src: usize, offset: Offset, o: &mut Out) {
     let Some(_) = state.leadership() else {
         o.send(
@@ -580,16 +583,7 @@ fn on_consumer_fetch(state: &mut Cow<Replica>, src: usize, offset: Offset, o: &m
         l.parked_consumer = Some(offset); // long-poll until the high watermark moves
         return;
     }
-    let msgs = state.log[offset as usize..hw as usize]
-        .iter()
-        .map(|e| e.msg)
-        .collect();
-    o.send(
-        src.into(),
-        Msg::ConsumerFetchResponse {
-            result: PollResult::Records { offset, msgs },
-        },
-    );
+    o.send(src.into(), consumer_records(state, offset));
 }
 
 /// `replica.lag.time.max.ms` expired: every follower not at the log end

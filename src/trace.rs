@@ -38,7 +38,8 @@ pub struct Trace {
 pub struct TraceStep {
     pub step: usize,
     pub actor: String,
-    /// deliver, drop, timeout, crash, machine-crash, restart, lag-timeout, power-loss.
+    /// deliver, drop, duplicate, reorder, timeout, crash, machine-crash,
+    /// restart, lag-timeout, power-loss.
     pub event: String,
     /// The sender of a delivered or lost message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +59,17 @@ fn step_fields(
     let ids = &system.ids;
     match action {
         Action::PowerLoss => ("replicas".into(), "power-loss".into(), None, None),
+        Action::Duplicate(env) | Action::Reorder(env) => (
+            describe::actor(ids, env.dst),
+            if matches!(action, Action::Duplicate(_)) {
+                "duplicate"
+            } else {
+                "reorder"
+            }
+            .into(),
+            Some(describe::actor(ids, env.src)),
+            Some(describe::message(&env.msg)),
+        ),
         Action::Step(ActorModelAction::Deliver { src, dst, msg }) => (
             describe::actor(ids, *dst),
             "deliver".into(),

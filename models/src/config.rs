@@ -71,6 +71,10 @@ pub struct Faults {
     pub isr_shrinks: u8,
     /// Messages lost by the network.
     pub network_drops: u8,
+    /// Messages the network delivers twice.
+    pub network_duplicates: u8,
+    /// Messages the network delivers after later ones on their connection.
+    pub network_reorders: u8,
     pub producer_crashes: u8,
     pub consumer_crashes: u8,
 }
@@ -188,6 +192,14 @@ pub const KNOBS: &[(&str, &str)] = &[
         "0..=3 ISR shrinks by the leader (replica.lag.time.max.ms)",
     ),
     ("model.network.drops", "0..=3 lost network messages"),
+    (
+        "model.network.duplicates",
+        "0..=3 network messages delivered twice",
+    ),
+    (
+        "model.network.reorders",
+        "0..=3 network messages overtaken by later ones",
+    ),
     ("model.producer.crashes", "0..=3 producer process crashes"),
     ("model.consumer.crashes", "0..=3 consumer process crashes"),
 ];
@@ -298,6 +310,10 @@ impl Config {
             "model.power.losses" => f.power_losses = number(knob, value, 0, FAULTS_MAX)?,
             "model.isr.shrinks" => f.isr_shrinks = number(knob, value, 0, FAULTS_MAX)?,
             "model.network.drops" => f.network_drops = number(knob, value, 0, FAULTS_MAX)?,
+            "model.network.duplicates" => {
+                f.network_duplicates = number(knob, value, 0, FAULTS_MAX)?
+            }
+            "model.network.reorders" => f.network_reorders = number(knob, value, 0, FAULTS_MAX)?,
             "model.producer.crashes" => f.producer_crashes = number(knob, value, 0, FAULTS_MAX)?,
             "model.consumer.crashes" => f.consumer_crashes = number(knob, value, 0, FAULTS_MAX)?,
             other => {
@@ -394,6 +410,8 @@ impl Config {
             ("model.power.losses", f.power_losses.to_string()),
             ("model.isr.shrinks", f.isr_shrinks.to_string()),
             ("model.network.drops", f.network_drops.to_string()),
+            ("model.network.duplicates", f.network_duplicates.to_string()),
+            ("model.network.reorders", f.network_reorders.to_string()),
             ("model.producer.crashes", f.producer_crashes.to_string()),
             ("model.consumer.crashes", f.consumer_crashes.to_string()),
         ]

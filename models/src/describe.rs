@@ -83,6 +83,18 @@ fn timer(t: &Timer) -> &'static str {
 pub fn action(system: &System, action: &Action) -> String {
     let ids = &system.ids;
     match action {
+        Action::Duplicate(env) => format!(
+            "the network duplicates {} → {}: {}",
+            actor(ids, env.src),
+            actor(ids, env.dst),
+            message(&env.msg)
+        ),
+        Action::Reorder(env) => format!(
+            "the network delays {} → {}: {} behind later messages",
+            actor(ids, env.src),
+            actor(ids, env.dst),
+            message(&env.msg)
+        ),
         Action::PowerLoss => {
             "power loss: every replica's machine crashes, unflushed data lost".to_string()
         }

@@ -19,7 +19,9 @@ use crate::config::{Config, Faults};
 use crate::msg::{Msg, Set, Timer};
 use crate::observe::{self, committed_now, observe, replicas};
 use kafka_oracle_properties::{Judge, Observation, CATALOGUE};
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
+use stateright::actor::{
+    ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork, Network,
+};
 use stateright::{Model, Property};
 use std::sync::Arc;
 
@@ -30,6 +32,11 @@ pub enum Action {
     Step(StepAction),
     /// Every running replica's machine crashes at once.
     PowerLoss,
+    /// The network delivers a copy of this message after the ones queued
+    /// behind it on its connection.
+    Duplicate(Envelope<Msg>),
+    /// The network delivers this message after the ones queued behind it.
+    Reorder(Envelope<Msg>),
 }
 
 /// What no actor holds: history, budgets spent, verdicts.
@@ -146,6 +153,8 @@ impl System {
     fn budget_of(&self, action: &Action) -> Option<fn(&mut Faults) -> &mut u8> {
         Some(match action {
             Action::PowerLoss => |f| &mut f.power_losses,
+            Action::Duplicate(_) => |f| &mut f.network_duplicates,
+            Action::Reorder(_) => |f| &mut f.network_reorders,
             Action::Step(ActorModelAction::Drop(_)) => |f| &mut f.network_drops,
             Action::Step(ActorModelAction::Timeout(id, timer)) => {
                 match (self.ids.replica_ix(*id), timer) {
@@ -167,7 +176,10 @@ impl System {
         // The network loses client and replication traffic; the control
         // plane (ZooKeeper sessions, the controller's requests) is reliable
         // in the model, as Kafka retries it until it is.
-        if let Action::Step(ActorModelAction::Drop(env)) = action {
+        if let Action::Step(ActorModelAction::Drop(env))
+        | Action::Duplicate(env)
+        | Action::Reorder(env) = action
+        {
             if env.src == self.ids.controller() || env.dst == self.ids.controller() {
                 return false;
             }
@@ -283,17 +295,38 @@ impl Model for System {
                 .flatten()
                 .map(|(id, t)| ActorModelAction::Timeout(id, t)),
         );
+        let faults = &self.cfg.faults;
+        let mut network = Vec::new();
+        if faults.network_duplicates + faults.network_reorders > 0 {
+            if let Network::Ordered(flows) = &state.actors.network {
+                for (&(src, dst), flow) in flows {
+                    for (i, msg) in flow.iter().enumerate() {
+                        let env = Envelope {
+                            src,
+                            dst,
+                            msg: msg.clone(),
+                        };
+                        network.push(Action::Duplicate(env.clone()));
+                        if i + 1 < flow.len() {
+                            network.push(Action::Reorder(env));
+                        }
+                    }
+                }
+            }
+        }
         actions.extend(
             steps
                 .into_iter()
                 .map(Action::Step)
                 .chain(std::iter::once(Action::PowerLoss))
+                .chain(network)
                 .filter(|a| self.affordable(state, a) && !self.premature_timeout(state, a)),
         );
     }
 
     fn next_state(&self, prev: &SystemState, action: Action) -> Option<SystemState> {
         let budget = self.budget_of(&action);
+        let reorder = matches!(action, Action::Reorder(_));
         let actors = match action {
             Action::Step(step) => self.apply_step(&prev.actors, step)?,
             Action::PowerLoss => {
@@ -310,6 +343,19 @@ impl Model for System {
                 if !any {
                     return None;
                 }
+                actors
+            }
+            Action::Duplicate(env) | Action::Reorder(env) => {
+                let mut actors = prev.actors.clone();
+                let Network::Ordered(flows) = &mut actors.network else {
+                    return None;
+                };
+                let flow = flows.get_mut(&(env.src, env.dst))?;
+                let i = flow.iter().position(|m| *m == env.msg)?;
+                if reorder {
+                    flow.remove(i);
+                }
+                flow.push_back(env.msg);
                 actors
             }
         };

@@ -2,6 +2,7 @@
 //! the state space is deterministic and pinned (a change to it is noticed),
 //! and breadth-first and depth-first searches agree on it.
 
+use kafka_oracle_models::check;
 use kafka_oracle_models::config::Config;
 use kafka_oracle_models::scenarios::scenario;
 use kafka_oracle_models::system::System;
@@ -95,4 +96,76 @@ fn the_initial_state_is_quiet_and_judged() {
     assert_eq!(obs.isr, vec![0, 1, 2]);
     assert!(!obs.quiescent, "the producer has not sent yet");
     assert_eq!(init.ghost.broken, 0);
+}
+
+fn small(knobs: &[(&'static str, &'static str)]) -> Config {
+    let base = [
+        ("replication.factor", "1"),
+        ("min.insync.replicas", "1"),
+        ("model.messages", "1"),
+    ];
+    Config::default()
+        .with(base.iter().chain(knobs).copied())
+        .unwrap()
+}
+
+fn run(cfg: &Config, judged: &[&'static str], expected: &[&'static str]) -> check::Outcome {
+    let options = check::Options {
+        threads: 1,
+        stop_early: true,
+    };
+    check::check(cfg, judged, expected, options, &mut |_| {})
+}
+
+#[test]
+fn a_duplicated_produce_is_stored_twice_unless_idempotent() {
+    let judged = ["no_duplicates", "message_committed"];
+    let plain = small(&[("model.network.duplicates", "1")]);
+    let outcome = run(&plain, &judged, &["no_duplicates"]);
+    assert_eq!(outcome.violated, vec!["no_duplicates"]);
+    let c = outcome.counterexample.unwrap();
+    let system = System::new(plain.clone(), &judged);
+    let described: Vec<String> = c
+        .steps
+        .iter()
+        .map(|s| kafka_oracle_models::describe::action(&system, &s.action))
+        .collect();
+    assert!(described
+        .iter()
+        .any(|d| d.starts_with("the network duplicates producer")));
+    let replayed = check::replay(&system, &described).unwrap();
+    assert!(check::violates(replayed.last().unwrap(), "no_duplicates"));
+
+    let idempotent = small(&[
+        ("model.network.duplicates", "1"),
+        ("enable.idempotence", "true"),
+    ]);
+    let outcome = run(&idempotent, &judged, &[]);
+    assert!(outcome.violated.is_empty(), "{:?}", outcome.violated);
+    assert!(outcome.exhaustive && outcome.unreached.is_empty());
+}
+
+#[test]
+fn reordering_adds_behaviours_and_keeps_the_promise() {
+    let judged = [
+        "committed_never_lost",
+        "at_least_once",
+        "quiescence_reached",
+    ];
+    // acks=0 puts both messages on the producer's connection at once.
+    let ordered = small(&[("acks", "0"), ("model.messages", "2")]);
+    let reordered = small(&[
+        ("acks", "0"),
+        ("model.messages", "2"),
+        ("model.network.reorders", "1"),
+    ]);
+    let before = run(&ordered, &judged, &[]);
+    let after = run(&reordered, &judged, &[]);
+    assert!(
+        before.violated.is_empty() && after.violated.is_empty(),
+        "{:?}",
+        after.violated
+    );
+    assert!(after.unreached.is_empty());
+    assert!(after.unique_states > before.unique_states);
 }

@@ -19,7 +19,7 @@ pub fn actor(ids: &Ids, id: Id) -> String {
 
 pub fn message(msg: &Msg) -> String {
     match msg {
-        Msg::Produce { msg } => format!("Produce m{msg}"),
+        Msg::Produce { msg, producer_id } => format!("Produce m{msg} (producer id {producer_id})"),
         Msg::ProduceResponse { msg, error: None } => format!("ProduceResponse m{msg} ok"),
         Msg::ProduceResponse { msg, error: Some(e) } => format!("ProduceResponse m{msg} {e:?}"),
         Msg::Fetch { epoch, offset, last_epoch, high_watermark } => format!(

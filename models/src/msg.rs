@@ -17,6 +17,10 @@ pub type ReplicaIx = u8;
 pub struct Entry {
     pub epoch: Epoch,
     pub msg: MsgId,
+    /// The producer id that wrote it: an idempotent producer's retries are
+    /// recognised by (producer id, message), and a restarted producer gets
+    /// a new id.
+    pub producer_id: u8,
 }
 
 /// A set of replicas or of messages, as a bitmask.
@@ -100,6 +104,7 @@ pub enum Msg {
     // The producer and the leader.
     Produce {
         msg: MsgId,
+        producer_id: u8,
     },
     ProduceResponse {
         msg: MsgId,

@@ -169,3 +169,15 @@ fn reordering_adds_behaviours_and_keeps_the_promise() {
     assert!(after.unreached.is_empty());
     assert!(after.unique_states > before.unique_states);
 }
+
+#[test]
+fn idempotence_does_not_survive_a_producer_restart() {
+    // A restarted client gets a new producer id: resending what was not
+    // acknowledged can store it twice, idempotence or not.
+    let cfg = small(&[
+        ("enable.idempotence", "true"),
+        ("model.producer.crashes", "1"),
+    ]);
+    let outcome = run(&cfg, &["no_duplicates"], &["no_duplicates"]);
+    assert_eq!(outcome.violated, vec!["no_duplicates"]);
+}

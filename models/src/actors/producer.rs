@@ -24,6 +24,8 @@ pub struct Producer {
     /// fire-and-forget).
     pub failed: Set,
     pub not_enough_replicas: u8,
+    /// The id `InitProducerId` gave this incarnation of the client.
+    pub producer_id: u8,
     // The client library (memory).
     pub up: bool,
     /// The leader and its epoch, from the last metadata.
@@ -56,6 +58,7 @@ impl Producer {
             acked: Set::default(),
             failed: Set::default(),
             not_enough_replicas: 0,
+            producer_id: 0,
             up: true,
             leader: Some(0),
             epoch: 0,
@@ -78,7 +81,11 @@ impl Producer {
 fn pump(cfg: &Config, ids: &Ids, p: &mut Producer, o: &mut Out) {
     while p.up && p.awaiting == Awaiting::Nothing && p.next <= p.handed {
         let Some(leader) = p.leader else { return };
-        o.send(ids.replica(leader), Msg::Produce { msg: p.next });
+        let produce = Msg::Produce {
+            msg: p.next,
+            producer_id: p.producer_id,
+        };
+        o.send(ids.replica(leader), produce);
         if cfg.acks == Acks::None {
             // The client reports success once the request is on the socket.
             p.acked = p.acked.with(p.next);
@@ -194,8 +201,11 @@ pub fn on_timeout(cfg: &Config, ids: &Ids, state: &mut Cow<Producer>, timer: &Ti
         Timer::Restart if !state.up => {
             // An application that waits for acknowledgements knows which
             // messages were not confirmed and sends them again, once the
-            // new client has found the leader.
-            state.to_mut().up = true;
+            // new client has found the leader. The new client is a new
+            // producer id: its resends are not the old one's retries.
+            let p = state.to_mut();
+            p.up = true;
+            p.producer_id += 1;
             o.send(ids.controller(), Msg::MetadataRequest);
         }
         _ => {}

@@ -162,7 +162,9 @@ pub fn on_msg(
         } if broker_epoch == state.broker_epoch => {
             on_leader_and_isr(cfg, ids, state, leader, epoch, isr, version, o)
         }
-        Msg::Produce { msg } => on_produce(cfg, ids, state, src, msg, o),
+        Msg::Produce { msg, producer_id } => {
+            on_produce(cfg, ids, state, src, (msg, producer_id), o)
+        }
         Msg::Fetch {
             epoch,
             offset,
@@ -305,7 +307,7 @@ fn on_produce(
     ids: &Ids,
     state: &mut Cow<Replica>,
     src: usize,
-    msg: MsgId,
+    (msg, producer_id): (MsgId, u8),
     o: &mut Out,
 ) {
     let respond = |o: &mut Out, error| {
@@ -321,7 +323,10 @@ fn on_produce(
         respond(o, Some(ProduceError::NotEnoughReplicas));
         return;
     }
-    let existing = state.log.iter().position(|e| e.msg == msg);
+    let existing = state
+        .log
+        .iter()
+        .position(|e| e.msg == msg && e.producer_id == producer_id);
     let r = state.to_mut();
     let offset = match existing {
         // The idempotent producer's retry: the sequence number is known, so
@@ -331,6 +336,7 @@ fn on_produce(
             r.log.push(Entry {
                 epoch: r.epoch,
                 msg,
+                producer_id,
             });
             r.log_end_offset() - 1
         }

@@ -107,7 +107,14 @@ pub fn check(
     }
     let checker = builder.spawn_bfs();
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(250));
+        // Most checks of the matrix end within milliseconds: look often at
+        // first, then settle to a progress report's pace.
+        let pause = if started.elapsed() < Duration::from_secs(1) {
+            5
+        } else {
+            250
+        };
+        std::thread::sleep(Duration::from_millis(pause));
         progress(Progress {
             unique_states: checker.unique_state_count(),
             states: checker.state_count(),

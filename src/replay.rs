@@ -6,6 +6,7 @@ use crate::trace::Trace;
 use kafka_oracle_models::check;
 use kafka_oracle_models::system::System;
 use kafka_oracle_properties::property;
+use stateright::Model;
 
 /// `Ok` if the model reproduces the trace and its violation; otherwise the
 /// first difference.
@@ -24,6 +25,13 @@ pub fn replay(trace: &Trace) -> Result<(), String> {
     let system = System::new(cfg, &judged);
     let descriptions: Vec<String> = trace.steps.iter().map(|s| s.description.clone()).collect();
     let states = check::replay(&system, &descriptions)?;
+    let init = system.observe(&system.init_states()[0]);
+    if init != trace.initial_state {
+        return Err(format!(
+            "the model starts from a different state\n  recorded: {:?}\n  model:    {:?}",
+            trace.initial_state, init
+        ));
+    }
     for (step, state) in trace.steps.iter().zip(&states) {
         let observed = system.observe(state);
         if observed != step.state {
@@ -33,8 +41,14 @@ pub fn replay(trace: &Trace) -> Result<(), String> {
             ));
         }
     }
+    // The violation must happen at the last step, not before it.
+    let before_last = states.len().checked_sub(2).map(|i| &states[i]);
+    let broken_before = before_last.is_some_and(|s| check::violates(s, p.name));
     match states.last() {
-        Some(last) if check::violates(last, p.name) => Ok(()),
-        _ => Err(format!("the replayed path does not violate {}", p.name)),
+        Some(last) if check::violates(last, p.name) && !broken_before => Ok(()),
+        _ => Err(format!(
+            "the replayed path does not violate {} at its last step",
+            p.name
+        )),
     }
 }

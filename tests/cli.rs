@@ -146,9 +146,13 @@ fn json_report_has_the_documented_fields() {
         "expected_violated",
         "verdict",
         "violated",
-        "unique_states",
-        "seconds",
         "sometimes_unreached",
+        "as_expected",
+        "exhaustive",
+        "unique_states",
+        "states",
+        "max_depth",
+        "seconds",
         "counterexample",
     ] {
         assert!(r.get(field).is_some(), "missing {field}");
@@ -156,4 +160,32 @@ fn json_report_has_the_documented_fields() {
     assert_eq!(r["verdict"], "violation");
     assert_eq!(r["violated"][0], "at_least_once");
     assert_eq!(r["counterexample"]["schema"], "kafka-oracle/trace");
+}
+
+#[test]
+fn a_users_configuration_is_checked_to_a_verdict() {
+    // acks=1 on two replicas: one leader crash loses an acknowledged message.
+    let out = oracle(&[
+        "check",
+        "--quiet",
+        "--set",
+        "acks=1",
+        "--set",
+        "replication.factor=2",
+        "--set",
+        "min.insync.replicas=1",
+        "--set",
+        "model.consumer=true",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("at_least_once"), "{}", stdout(&out));
+    let safe = oracle(&[
+        "check",
+        "--quiet",
+        "--set",
+        "replication.factor=2",
+        "--set",
+        "model.process.crashes=0",
+    ]);
+    assert_eq!(safe.status.code(), Some(0), "{}", stdout(&safe));
 }

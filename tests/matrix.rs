@@ -36,7 +36,6 @@ fn every_verdict_as_expected_with_shortest_replayable_counterexamples() {
             "{} is vacuous",
             s.name
         );
-        assert!(r["unique_states"].as_u64().unwrap() > 0);
         if s.expects_pass() {
             assert_eq!(r["verdict"], "pass", "{}", s.name);
             assert!(r["counterexample"].is_null());

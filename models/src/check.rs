@@ -33,7 +33,8 @@ impl Default for Options {
     }
 }
 
-/// Progress of a running search, reported about once a second.
+/// Progress of a running search, reported every few milliseconds at first,
+/// then four times a second.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     pub unique_states: usize,
@@ -74,7 +75,8 @@ pub struct Outcome {
     pub counterexample: Option<Counterexample>,
 }
 
-fn is_sometimes(name: &str) -> bool {
+/// Whether the catalogue property `name` is a "sometimes" property.
+pub fn is_sometimes(name: &str) -> bool {
     CATALOGUE
         .iter()
         .any(|p| p.name == name && matches!(p.judge, Judge::Sometimes(_)))

@@ -19,7 +19,8 @@ pub const KAFKA_PROMISE: &[&str] = &[
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub name: &'static str,
-    /// The row of DESIGN.md's "Expected verdicts" table it reproduces.
+    /// The configuration from the no-loss literature it reproduces (a row of
+    /// the project design's table of expected verdicts).
     pub row: &'static str,
     /// One line tying the verdict to the Kafka setting.
     pub explanation: &'static str,

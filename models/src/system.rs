@@ -174,13 +174,16 @@ impl System {
 
     fn affordable(&self, state: &SystemState, action: &Action) -> bool {
         // The network loses client and replication traffic; the control
-        // plane (ZooKeeper sessions, the controller's requests) is reliable
-        // in the model, as Kafka retries it until it is.
+        // plane (ZooKeeper sessions, the controller's requests, metadata) is
+        // reliable in the model, as Kafka retries it until it is.
         if let Action::Step(ActorModelAction::Drop(env))
         | Action::Duplicate(env)
         | Action::Reorder(env) = action
         {
-            if env.src == self.ids.controller() || env.dst == self.ids.controller() {
+            let control = env.src == self.ids.controller()
+                || env.dst == self.ids.controller()
+                || matches!(env.msg, Msg::Metadata { .. });
+            if control {
                 return false;
             }
         }
@@ -197,8 +200,8 @@ impl System {
     /// Clients time out only when their request or its answer was lost by
     /// the network while the leader they know is still the leader. A slow
     /// answer looks the same to a client as a lost one, and lost messages
-    /// are a fault of their own; a leader's crash is followed by the
-    /// controller's metadata, on which clients retry. Spurious timeouts would
+    /// are a fault of their own; a leader's crash is followed by the new
+    /// leader's metadata, on which clients retry. Spurious timeouts would
     /// multiply the states without adding a behaviour.
     fn premature_timeout(&self, state: &SystemState, action: &Action) -> bool {
         let Action::Step(ActorModelAction::Timeout(client, Timer::RequestTimeout)) = action else {

@@ -87,7 +87,7 @@ fn every_scenario_is_valid_and_named_once() {
 }
 
 #[test]
-fn the_initial_state_is_quiet_and_judged() {
+fn the_initial_state_is_judged_and_not_yet_quiescent() {
     let s = scenario("safe").unwrap();
     let system = System::new(s.config().unwrap(), &s.judged());
     let init = &system.init_states()[0];

@@ -1,8 +1,9 @@
 //! # kafka-oracle-properties
 //!
 //! The one definition of every promise kafka-oracle judges. The model checker
-//! (models/), the broker's conformance harness and the history oracle all
-//! reduce what they see to an [`Observation`] and ask the [`CATALOGUE`].
+//! (models/) reduces what it sees to an [`Observation`] and asks the
+//! [`CATALOGUE`]; the broker's conformance harness and the history oracle are
+//! to do the same.
 //! This crate knows nothing of how an observation was produced.
 
 pub mod catalogue;

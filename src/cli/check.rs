@@ -7,7 +7,7 @@ use kafka_oracle_models::check::{check, Options, Outcome, Progress};
 use kafka_oracle_models::config::{Config, KNOBS};
 use kafka_oracle_models::scenarios::{scenario, Scenario, SCENARIOS};
 use kafka_oracle_models::system::System;
-use kafka_oracle_properties::{Class, Judge, CATALOGUE};
+use kafka_oracle_properties::{Class, CATALOGUE};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -128,12 +128,6 @@ impl Job {
     }
 }
 
-fn is_sometimes(name: &str) -> bool {
-    CATALOGUE
-        .iter()
-        .any(|p| p.name == name && matches!(p.judge, Judge::Sometimes(_)))
-}
-
 fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
     if args.config.is_none() && args.set.is_empty() {
         return Ok(None);
@@ -158,7 +152,8 @@ fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
             .ok_or_else(|| format!("--set {pair}: expected KNOB=VALUE"))?;
         cfg.set(knob, value).map_err(|e| format!("--set {e}"))?;
     }
-    cfg.validate().map_err(|e| e.to_string())?;
+    let source = args.config.as_deref().unwrap_or("--set");
+    cfg.validate().map_err(|e| format!("{source}: {e}"))?;
     Ok(Some(cfg))
 }
 
@@ -170,13 +165,15 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             } else {
                 format!("violation of {}", s.expected_violated.join(", "))
             };
-            println!("{:32} {expected}\n{:32} {}", s.name, "", s.explanation);
+            say!("{:32} {expected}", s.name);
+            say!("{:32} {}", "", s.explanation);
+            say!("{:32} literature: {}", "", s.row);
         }
         return Ok(0);
     }
     if args.knobs {
         for (knob, values) in KNOBS {
-            println!("{knob:34} {values}");
+            say!("{knob:34} {values}");
         }
         return Ok(0);
     }
@@ -208,9 +205,14 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     let single = jobs.len() == 1;
     let mut results = Vec::new();
     if !args.json {
-        println!(
+        say!(
             "{:32} {:10} {:10} {:28} {:>11} {:>8}",
-            "scenario", "expected", "verdict", "violated", "states", "seconds"
+            "scenario",
+            "expected",
+            "verdict",
+            "violated",
+            "states",
+            "seconds"
         );
     }
     for job in &jobs {
@@ -240,13 +242,13 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             results,
             all_as_expected,
         };
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
     } else {
         let mismatches = results.iter().filter(|r| !r.as_expected).count();
-        println!(
+        say!(
             "\n{} of {} checks as expected{}",
             results.len() - mismatches,
             results.len(),
@@ -289,23 +291,22 @@ fn run_job(job: &Job, options: Options, quiet: bool) -> Result<ResultLine, Strin
         options,
         &mut progress,
     );
-    let always_violated: Vec<&'static str> = outcome.violated.clone();
-    let as_expected = if job.expected_violated.is_empty() {
-        outcome.violated.iter().all(|v| !job.must_hold.contains(v))
-            && outcome
-                .unreached
+    // The verdict speaks of the properties the check is held to; every
+    // violation is listed, and a check that left a "sometimes" property
+    // unreached proved nothing.
+    let broken = outcome.violated.iter().any(|v| job.must_hold.contains(v));
+    let as_expected = outcome.unreached.is_empty()
+        && if job.expected_violated.is_empty() {
+            !broken
+        } else {
+            job.expected_violated
                 .iter()
-                .all(|u| !job.must_hold.contains(u) || !is_sometimes(u))
-    } else {
-        job.expected_violated
-            .iter()
-            .all(|e| outcome.violated.contains(e))
-            && outcome
-                .violated
-                .iter()
-                .all(|v| job.expected_violated.contains(v))
-            && outcome.unreached.is_empty()
-    };
+                .all(|e| outcome.violated.contains(e))
+                && outcome
+                    .violated
+                    .iter()
+                    .all(|v| job.expected_violated.contains(v))
+        };
     let system = System::new(job.cfg.clone(), &job.judged);
     let counterexample = outcome
         .counterexample
@@ -320,12 +321,8 @@ fn run_job(job: &Job, options: Options, quiet: bool) -> Result<ResultLine, Strin
             "violation"
         },
         expected_violated: job.expected_violated.clone(),
-        verdict: if always_violated.is_empty() {
-            "pass"
-        } else {
-            "violation"
-        },
-        violated: always_violated,
+        verdict: if broken { "violation" } else { "pass" },
+        violated: outcome.violated.clone(),
         sometimes_unreached: outcome.unreached.clone(),
         as_expected,
         exhaustive: outcome.exhaustive,
@@ -348,12 +345,17 @@ fn print_line(r: &ResultLine) {
     } else {
         r.violated.join(",")
     };
-    println!(
+    say!(
         "{:32} {:10} {:10} {:28} {:>11} {:>8.1}{mark}",
-        r.scenario, r.expected, r.verdict, violated, r.unique_states, r.seconds
+        r.scenario,
+        r.expected,
+        r.verdict,
+        violated,
+        r.unique_states,
+        r.seconds
     );
     if !r.sometimes_unreached.is_empty() {
-        println!(
+        say!(
             "{:32} never reached: {}",
             "",
             r.sometimes_unreached.join(", ")
@@ -362,13 +364,13 @@ fn print_line(r: &ResultLine) {
 }
 
 fn print_counterexample(trace: &Trace) {
-    println!(
+    say!(
         "\nCounterexample to {} ({} steps):",
         trace.property,
         trace.steps.len()
     );
     for step in &trace.steps {
-        println!("{:4}. {}", step.step, step.description);
+        say!("{:4}. {}", step.step, step.description);
     }
-    println!("      => {}\n", trace.why);
+    say!("      => {}\n", trace.why);
 }

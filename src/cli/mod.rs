@@ -1,5 +1,13 @@
 //! The command line: `kafka-oracle <command>`.
 
+/// `println!` for reports: a closed stdout (`| head`) ends the program
+/// quietly, any other failure to write is an error, never a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(format_args!($($arg)*))
+    };
+}
+
 mod check;
 mod properties_file;
 mod replay;
@@ -23,6 +31,18 @@ enum Command {
     /// Replay a trace written by `check --trace-out` through the model and
     /// confirm the violation it records.
     Replay(replay::ReplayArgs),
+}
+
+pub(crate) fn emit(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("kafka-oracle: cannot write the report: {e}");
+        std::process::exit(EXIT_BAD_INPUT.into());
+    }
 }
 
 /// Exit codes: 0 as expected, 1 a verdict differs, 2 bad input.

@@ -17,7 +17,7 @@ pub fn run(args: ReplayArgs) -> Result<u8, String> {
     let trace = Trace::from_json(&text).map_err(|e| format!("{path}: {e}"))?;
     match crate::replay::replay(&trace) {
         Ok(()) => {
-            println!(
+            say!(
                 "{path}: {} steps replayed; {} violated at the last step: {}",
                 trace.steps.len(),
                 trace.property,
@@ -26,7 +26,7 @@ pub fn run(args: ReplayArgs) -> Result<u8, String> {
             Ok(0)
         }
         Err(divergence) => {
-            println!("{path}: {divergence}");
+            say!("{path}: {divergence}");
             Ok(EXIT_MISMATCH)
         }
     }

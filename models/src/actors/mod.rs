@@ -45,9 +45,6 @@ impl Ids {
             .contains(&id)
             .then(|| (id - 1) as u8)
     }
-    pub fn count(&self) -> usize {
-        3 + self.replicas as usize
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -5,8 +5,8 @@
 //!   are down at once, not how many crashes happen, and know one kind of
 //!   crash. Here every fault is an action offered while its budget lasts: a
 //!   process or machine crash of a replica, a power loss of every replica at
-//!   once, the leader's lag timeout, a producer or consumer crash, a lost
-//!   message. Crashes are delivered to the actor as timeouts it never set,
+//!   once, the leader's lag timeout, a producer or consumer crash, a lost,
+//!   duplicated or reordered message. Crashes are delivered to the actor as timeouts it never set,
 //!   so the actor itself says what a crash destroys.
 //! - Ghost state: the messages ever committed, which no actor remembers.
 //! - Judgement of every step: the catalogue's transition properties need the

@@ -19,16 +19,12 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub threads: usize,
-    /// Stop at the first counterexample of each expected violation instead of
-    /// exploring everything.
-    pub stop_early: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            stop_early: true,
         }
     }
 }
@@ -75,16 +71,16 @@ pub struct Outcome {
     pub counterexample: Option<Counterexample>,
 }
 
-/// Whether the catalogue property `name` is a "sometimes" property.
-pub fn is_sometimes(name: &str) -> bool {
+fn is_sometimes(name: &str) -> bool {
     CATALOGUE
         .iter()
         .any(|p| p.name == name && matches!(p.judge, Judge::Sometimes(_)))
 }
 
-/// Checks `cfg` on the `judged` properties. With `stop_early`, the search
-/// ends once every name in `expected_violated` has a counterexample and every
-/// judged "sometimes" property was reached.
+/// Checks `cfg` on the `judged` properties. A check expected to pass is
+/// exhaustive; one expected to violate properties ends once each of
+/// `expected_violated` has a counterexample and every judged "sometimes"
+/// property was reached.
 pub fn check(
     cfg: &Config,
     judged: &[&'static str],
@@ -95,16 +91,12 @@ pub fn check(
     let started = Instant::now();
     let system = System::new(cfg.clone(), judged);
     let mut builder = system.checker().threads(options.threads);
-    let goals: BTreeSet<&'static str> = if options.stop_early {
-        expected_violated
-            .iter()
-            .copied()
-            .chain(judged.iter().copied().filter(|n| is_sometimes(n)))
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
-    if !expected_violated.is_empty() && !goals.is_empty() {
+    let goals: BTreeSet<&'static str> = expected_violated
+        .iter()
+        .copied()
+        .chain(judged.iter().copied().filter(|n| is_sometimes(n)))
+        .collect();
+    if !expected_violated.is_empty() {
         builder = builder.finish_when(HasDiscoveries::AllOf(goals.clone()));
     }
     let checker = builder.spawn_bfs();

@@ -58,19 +58,22 @@ const CONSUMPTION: &[&str] = &[
     "quiescence_reached",
 ];
 
+/// Consumption judged across a leader change, which must happen.
+const CONSUMPTION_AFTER_FAILOVER: &[&str] = &[
+    "at_least_once",
+    "message_committed",
+    "leader_failover",
+    "message_consumed",
+    "quiescence_reached",
+];
+
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "safe",
         row: "acks=all, retries>0, unclean=false, RF=3, min.insync=2, callback send, process-then-commit, leader-epoch truncation",
         explanation: "the recommended settings: a committed message survives a leader crash and is consumed at least once",
         knobs: &[("model.messages", "1"), ("model.process.crashes", "1")],
-        also_judged: &[
-            "at_least_once",
-            "message_committed",
-            "leader_failover",
-            "message_consumed",
-            "quiescence_reached",
-        ],
+        also_judged: CONSUMPTION_AFTER_FAILOVER,
         expected_violated: &[],
     },
     Scenario {
@@ -268,13 +271,7 @@ pub const SCENARIOS: &[Scenario] = &[
             ("model.messages", "1"),
             ("model.process.crashes", "2"),
         ],
-        also_judged: &[
-            "at_least_once",
-            "message_committed",
-            "leader_failover",
-            "message_consumed",
-            "quiescence_reached",
-        ],
+        also_judged: CONSUMPTION_AFTER_FAILOVER,
         // The consumer tails the log with a long poll, so it reads the
         // message the moment it is committed, before the loss: at-least-once
         // survives here, Kafka's promise does not.
@@ -290,13 +287,7 @@ pub const SCENARIOS: &[Scenario] = &[
             ("model.messages", "1"),
             ("model.process.crashes", "2"),
         ],
-        also_judged: &[
-            "at_least_once",
-            "message_committed",
-            "leader_failover",
-            "message_consumed",
-            "quiescence_reached",
-        ],
+        also_judged: CONSUMPTION_AFTER_FAILOVER,
         expected_violated: &[],
     },
     Scenario {

@@ -6,8 +6,8 @@
 //!   crash. Here every fault is an action offered while its budget lasts: a
 //!   process or machine crash of a replica, a power loss of every replica at
 //!   once, the leader's lag timeout, a producer or consumer crash, a lost,
-//!   duplicated or reordered message. Crashes are delivered to the actor as timeouts it never set,
-//!   so the actor itself says what a crash destroys.
+//!   duplicated or reordered message. Crashes are delivered to the actor as
+//!   timeouts it never set, so the actor itself says what a crash destroys.
 //! - Ghost state: the messages ever committed, which no actor remembers.
 //! - Judgement of every step: the catalogue's transition properties need the
 //!   state before and after, which Stateright's state properties cannot see.

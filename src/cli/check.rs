@@ -200,7 +200,6 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     }
     let options = Options {
         threads: args.threads.unwrap_or(Options::default().threads).max(1),
-        stop_early: true,
     };
     let single = jobs.len() == 1;
     let mut results = Vec::new();

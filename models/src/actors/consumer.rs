@@ -121,14 +121,11 @@ pub fn on_msg(
     if !state.up || !cfg.consumer {
         return;
     }
-    // Only the leader asked answers: a reply from an earlier connection is
-    // not this request's.
-    let from_leader = state.leader.map(|l| ids.replica(l)) == Some(src.into());
-    if matches!(
+    let answer = matches!(
         msg,
         Msg::ListOffsetsResponse { .. } | Msg::ConsumerFetchResponse { .. }
-    ) && !from_leader
-    {
+    );
+    if answer && !ids.is_leader(state.leader, src) {
         return;
     }
     match msg {

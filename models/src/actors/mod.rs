@@ -39,6 +39,13 @@ impl Ids {
     pub fn consumer(&self) -> Id {
         Id::from(2 + self.replicas as usize)
     }
+    /// Whether `src` is the leader a client last knew: only that replica's
+    /// answers belong to the client's request, a reply from an earlier
+    /// connection does not.
+    pub fn is_leader(&self, leader: Option<u8>, src: usize) -> bool {
+        leader.map(|l| self.replica(l)) == Some(src.into())
+    }
+
     pub fn replica_ix(&self, id: impl Into<usize>) -> Option<u8> {
         let id: usize = id.into();
         (1..=self.replicas as usize)

@@ -144,12 +144,10 @@ pub fn on_msg(
             }
             pump(cfg, ids, p, o);
         }
-        // Only the leader asked answers: a reply from an earlier connection
-        // is not this request's.
         Msg::ProduceResponse { msg, error }
             if state.awaiting == Awaiting::Produce
                 && msg == state.next
-                && state.leader.map(|l| ids.replica(l)) == Some(src.into()) =>
+                && ids.is_leader(state.leader, src) =>
         {
             let p = state.to_mut();
             match error {

@@ -4,5 +4,6 @@
 //! catalogue (`properties/`): checks, traces, replay.
 
 pub mod cli;
+pub mod log;
 pub mod replay;
 pub mod trace;

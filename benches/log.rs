@@ -8,7 +8,11 @@
 //! - group `fetch`: the whole log read sequentially in 1 MiB reads.
 //!   `kafka-oracle` reads whole batches into a reused buffer (no record is
 //!   decoded); `commitlog` reads `MessageBuf`s (it checks every message's
-//!   hash); `limit` copies our log's bytes from memory in 1 MiB chunks.
+//!   hash); `limit` copies our log's bytes from memory in 1 MiB chunks;
+//!   `pread` reads our segment files in 1 MiB `pread`s with no log logic:
+//!   the kernel's page-cache copy, which on ext4 depends on how the file was
+//!   written (files written in large appends come back in large folios and
+//!   read faster), so it shows what part of a gap to `limit` is the log's.
 //!
 //! Throughput counts message payload bytes for all three, so `limit`
 //! (which also moves Kafka's per-record framing) is a true ceiling.
@@ -27,6 +31,7 @@ use kafka_protocol::records::{
 };
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -201,6 +206,27 @@ fn fetch(c: &mut Criterion) {
                 while next < end {
                     let fetched = log.read(next, READ, u64::MAX, &mut buf).unwrap();
                     next = black_box(fetched).next_offset;
+                }
+            });
+        });
+
+        let files: Vec<File> = log
+            .segments()
+            .iter()
+            .map(|s| File::open(&s.path).unwrap())
+            .collect();
+        group.bench_function(BenchmarkId::new("pread", name), |b| {
+            let mut buf = vec![0u8; READ];
+            b.iter(|| {
+                for file in &files {
+                    let len = file.metadata().unwrap().len();
+                    let mut at = 0;
+                    while at < len {
+                        let n = (len - at).min(READ as u64) as usize;
+                        file.read_exact_at(&mut buf[..n], at).unwrap();
+                        black_box(&mut buf);
+                        at += n as u64;
+                    }
                 }
             });
         });

@@ -3,6 +3,7 @@
 //! The command-line tool around the model (`models/`) and the property
 //! catalogue (`properties/`): checks, traces, replay.
 
+pub mod broker;
 pub mod cli;
 pub mod log;
 pub mod replay;

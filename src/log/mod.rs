@@ -494,6 +494,26 @@ impl Log {
         Ok(end)
     }
 
+    /// Empties the log and starts it again at `offset`: a follower whose
+    /// whole log lies below the leader's log start (Kafka's
+    /// `truncateFullyAndStartAt`).
+    pub fn truncate_fully_and_start_at(&mut self, offset: u64) -> Result<(), LogError> {
+        let fresh = Segment::create(&self.dir, offset)?;
+        for segment in std::mem::replace(&mut self.segments, vec![fresh]) {
+            if segment.base_offset != offset {
+                segment.delete()?;
+            }
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        if self.epochs.truncate_from_end(0) {
+            self.epochs.persist()?;
+        }
+        self.high_watermark = offset;
+        self.recovery_point = offset;
+        self.unflushed = (0, None);
+        self.write_recovery_point()
+    }
+
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()
     }

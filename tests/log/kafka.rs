@@ -9,6 +9,16 @@ use kafka_protocol::records::{
 /// One batch of `values`, with producer-relative offsets from 0, as a
 /// producer sends it; `timestamp` for every record.
 pub fn batch(values: &[Vec<u8>], timestamp: i64) -> Vec<u8> {
+    batch_from(values, timestamp, None)
+}
+
+/// The same from an idempotent producer: `(producer id, epoch, base sequence)`.
+pub fn batch_from(
+    values: &[Vec<u8>],
+    timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+) -> Vec<u8> {
+    let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -17,14 +27,13 @@ pub fn batch(values: &[Vec<u8>], timestamp: i64) -> Vec<u8> {
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // The encoder keeps records in one batch while offset minus
-            // sequence is constant; -1 first gives the batch the base
-            // sequence of a producer without idempotence.
-            sequence: i as i32 - 1,
+            // sequence is constant, and takes the first as the base.
+            sequence: base_sequence.wrapping_add(i as i32),
             timestamp,
             key: None,
             value: Some(Bytes::from(value.clone())),

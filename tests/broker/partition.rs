@@ -1,0 +1,629 @@
+use crate::kafka::{batch, batch_from, read_all, records};
+use kafka_oracle::broker::partition::{
+    Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, Produced,
+    ReplicationConfig, Role, Truncation,
+};
+use kafka_oracle::log::LogConfig;
+use std::collections::BTreeSet;
+use tempfile::TempDir;
+
+const MAX: usize = 1 << 20;
+
+/// Three replicas, brokers 1, 2 and 3, each with its own directory.
+struct Cluster {
+    dirs: Vec<TempDir>,
+    replicas: Vec<Option<Partition>>,
+    config: ReplicationConfig,
+    now: u64,
+}
+
+fn isr(members: &[BrokerId]) -> BTreeSet<BrokerId> {
+    members.iter().copied().collect()
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("m{i}").into_bytes()
+}
+
+impl Cluster {
+    fn new(config: ReplicationConfig) -> Self {
+        let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut cluster = Cluster {
+            replicas: Vec::new(),
+            dirs,
+            config,
+            now: 1_000,
+        };
+        for id in 1..=3 {
+            let p = cluster.open(id);
+            cluster.replicas.push(Some(p));
+        }
+        cluster
+    }
+
+    fn open(&self, id: BrokerId) -> Partition {
+        let dir = self.dirs[id as usize - 1].path();
+        Partition::open(id, dir, LogConfig::default(), self.config.clone()).unwrap()
+    }
+
+    fn get(&mut self, id: BrokerId) -> &mut Partition {
+        self.replicas[id as usize - 1]
+            .as_mut()
+            .expect("replica is up")
+    }
+
+    /// The controller's decision, delivered to every live replica.
+    fn elect(&mut self, leader: BrokerId, epoch: i32, members: &[BrokerId], partition_epoch: i32) {
+        let now = self.now;
+        for p in self.replicas.iter_mut().flatten() {
+            p.leader_and_isr(
+                LeaderAndIsr {
+                    leader,
+                    leader_epoch: epoch,
+                    isr: isr(members),
+                    partition_epoch,
+                    replicas: vec![1, 2, 3],
+                },
+                now,
+            )
+            .unwrap();
+        }
+    }
+
+    fn produce(
+        &mut self,
+        leader: BrokerId,
+        acks: Acks,
+        from: usize,
+        n: usize,
+    ) -> Result<Option<Produced>, PartitionError> {
+        let values: Vec<Vec<u8>> = (from..from + n).map(value).collect();
+        let now = self.now;
+        self.get(leader)
+            .produce(from as u64, acks, &mut batch(&values, 0), 30_000, now)
+    }
+
+    /// One fetch round trip from `follower` to its leader.
+    fn fetch(&mut self, follower: BrokerId) {
+        let sent = self.get(follower).next_fetch(MAX).expect("a follower");
+        let now = self.now;
+        let mut buf = Vec::new();
+        let mut leader = self.replicas[sent.leader as usize - 1]
+            .take()
+            .expect("leader up");
+        let answer = leader.fetch_from_follower(follower, &sent, &mut buf, now);
+        self.replicas[sent.leader as usize - 1] = Some(leader);
+        let answer = answer.expect("the leader answers");
+        self.get(follower)
+            .fetch_answered(&sent, answer, now)
+            .unwrap();
+    }
+
+    /// The leader handles `follower`'s fetch, but the answer never arrives.
+    fn fetch_lost(&mut self, follower: BrokerId) {
+        let sent = self.get(follower).next_fetch(MAX).expect("a follower");
+        let now = self.now;
+        let mut buf = Vec::new();
+        self.get(sent.leader)
+            .fetch_from_follower(follower, &sent, &mut buf, now)
+            .expect("the leader answers");
+    }
+
+    fn crash(&mut self, id: BrokerId) {
+        self.replicas[id as usize - 1] = None;
+    }
+
+    fn restart(&mut self, id: BrokerId) {
+        let p = self.open(id);
+        self.replicas[id as usize - 1] = Some(p);
+    }
+
+    fn values(&mut self, id: BrokerId) -> Vec<Vec<u8>> {
+        read_all(self.get(id).log(), 0, u64::MAX, MAX)
+            .into_iter()
+            .map(|r| r.2)
+            .collect()
+    }
+}
+
+fn acks_all(min_insync: usize) -> ReplicationConfig {
+    ReplicationConfig {
+        min_insync_replicas: min_insync,
+        ..ReplicationConfig::default()
+    }
+}
+
+#[test]
+fn a_leader_appends_followers_fetch_and_the_high_watermark_follows_the_isr() {
+    let mut c = Cluster::new(acks_all(2));
+    c.elect(1, 1, &[1, 2, 3], 1);
+    assert_eq!(c.get(1).role(), Role::Leader);
+    assert_eq!(c.get(2).role(), Role::Follower { leader: 1 });
+    let produced = c.produce(1, Acks::Leader, 0, 3).unwrap().unwrap();
+    assert_eq!((produced.base_offset, produced.last_offset), (0, 2));
+    assert_eq!(c.get(1).high_watermark(), 0, "nobody else has it");
+    c.fetch(2);
+    c.fetch(3);
+    assert_eq!(c.values(2), c.values(1));
+    assert_eq!(
+        c.get(1).high_watermark(),
+        0,
+        "the followers' positions arrive with their next fetch"
+    );
+    c.fetch(2);
+    assert_eq!(c.get(1).high_watermark(), 0, "3 holds it back");
+    c.fetch(3);
+    assert_eq!(c.get(1).high_watermark(), 3);
+    c.fetch(2);
+    assert_eq!(
+        c.get(2).high_watermark(),
+        3,
+        "followers learn it from the leader"
+    );
+    let mut buf = Vec::new();
+    let fetched = c.get(1).fetch_for_consumer(0, MAX, None, &mut buf).unwrap();
+    assert_eq!(records(fetched.records).len(), 3);
+    assert_eq!(c.get(1).list_offset(true).unwrap(), 3);
+    assert_eq!(
+        c.get(2)
+            .fetch_for_consumer(0, MAX, None, &mut buf)
+            .unwrap_err(),
+        PartitionError::NotLeaderOrFollower
+    );
+}
+
+#[test]
+fn consumers_read_only_below_the_high_watermark() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2, 3], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    let mut buf = Vec::new();
+    assert!(c
+        .get(1)
+        .fetch_for_consumer(0, MAX, None, &mut buf)
+        .unwrap()
+        .records
+        .is_empty());
+    c.fetch(2);
+    c.fetch(3);
+    c.fetch(2);
+    c.fetch(3);
+    assert_eq!(
+        records(
+            c.get(1)
+                .fetch_for_consumer(0, MAX, None, &mut buf)
+                .unwrap()
+                .records
+        )
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn acks_all_waits_for_the_isr_and_is_refused_below_min_insync() {
+    let mut c = Cluster::new(acks_all(2));
+    c.elect(1, 1, &[1, 2, 3], 1);
+    assert_eq!(c.produce(1, Acks::All, 0, 1).unwrap(), None, "waits");
+    c.fetch(2);
+    c.fetch(3);
+    assert!(c.get(1).take_effects().is_empty());
+    c.fetch(2);
+    c.fetch(3);
+    let effects = c.get(1).take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::ProduceDone { request: 0, result: Ok(p) }] if p.base_offset == 0),
+        "{effects:?}"
+    );
+
+    // The controller shrank the ISR to the leader alone.
+    c.elect(1, 1, &[1], 2);
+    assert_eq!(
+        c.produce(1, Acks::All, 1, 1),
+        Err(PartitionError::NotEnoughReplicas)
+    );
+    assert_eq!(
+        c.get(1).log().log_end_offset(),
+        1,
+        "refused before the append"
+    );
+    assert!(
+        c.produce(1, Acks::Leader, 1, 1).unwrap().is_some(),
+        "acks=1 still goes"
+    );
+}
+
+#[test]
+fn an_isr_shrunk_below_min_insync_after_the_append_answers_not_enough_replicas_after_append() {
+    let mut c = Cluster::new(acks_all(2));
+    c.elect(1, 1, &[1, 2], 1);
+    assert_eq!(c.produce(1, Acks::All, 0, 1).unwrap(), None);
+    // Before 2 fetches, the controller takes it out of the ISR.
+    c.elect(1, 1, &[1], 2);
+    let effects = c.get(1).take_effects();
+    assert_eq!(
+        effects,
+        vec![Effect::ProduceDone {
+            request: 0,
+            result: Err(PartitionError::NotEnoughReplicasAfterAppend)
+        }]
+    );
+}
+
+#[test]
+fn a_lagging_follower_leaves_the_isr_through_the_controller_and_holds_the_high_watermark_until_then(
+) {
+    let config = ReplicationConfig {
+        replica_lag_time_max_ms: 100,
+        ..acks_all(1)
+    };
+    let mut c = Cluster::new(config);
+    c.elect(1, 1, &[1, 2, 3], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.now += 101;
+    let now = c.now;
+    c.get(1).tick(now).unwrap();
+    let effects = c.get(1).take_effects();
+    assert_eq!(
+        effects,
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1, 2])
+        }],
+        "3 never fetched: out of sync; 2 is at the log end"
+    );
+    assert_eq!(
+        c.get(1).high_watermark(),
+        0,
+        "the maximal ISR still holds 3 until the controller answers"
+    );
+    c.get(1)
+        .alter_isr_answered(Some((isr(&[1, 2]), 2)))
+        .unwrap();
+    assert_eq!(c.get(1).isr(), &isr(&[1, 2]));
+    assert_eq!(c.get(1).high_watermark(), 1);
+}
+
+#[test]
+fn a_follower_that_catches_up_rejoins_the_isr() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    assert_eq!(c.get(1).high_watermark(), 2);
+    assert!(c.get(1).take_effects().is_empty());
+    c.fetch(3);
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "3 fetched from 0, below the high watermark"
+    );
+    c.fetch(3);
+    let effects = c.get(1).take_effects();
+    assert_eq!(
+        effects,
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1, 2, 3])
+        }]
+    );
+    c.elect(1, 1, &[1, 2, 3], 2);
+    assert_eq!(c.get(1).isr(), &isr(&[1, 2, 3]));
+}
+
+#[test]
+fn stale_decisions_are_ignored_and_stale_fetches_fenced() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 2, &[1, 2, 3], 5);
+    c.elect(2, 1, &[2], 9);
+    assert_eq!(
+        c.get(1).role(),
+        Role::Leader,
+        "an older leader epoch changes nothing"
+    );
+    c.elect(1, 2, &[1], 4);
+    assert_eq!(
+        c.get(1).isr(),
+        &isr(&[1, 2, 3]),
+        "an older ISR version changes nothing"
+    );
+    let mut sent = c.get(2).next_fetch(MAX).unwrap();
+    let mut buf = Vec::new();
+    sent.leader_epoch = 1;
+    assert_eq!(
+        c.get(1)
+            .fetch_from_follower(2, &sent, &mut buf, 0)
+            .unwrap_err(),
+        PartitionError::FencedLeaderEpoch
+    );
+    sent.leader_epoch = 3;
+    assert_eq!(
+        c.get(1)
+            .fetch_from_follower(2, &sent, &mut buf, 0)
+            .unwrap_err(),
+        PartitionError::UnknownLeaderEpoch
+    );
+    assert_eq!(
+        c.produce(2, Acks::Leader, 0, 1),
+        Err(PartitionError::NotLeaderOrFollower)
+    );
+}
+
+#[test]
+fn a_leader_change_fails_the_produces_that_wait() {
+    let mut c = Cluster::new(acks_all(2));
+    c.elect(1, 1, &[1, 2, 3], 1);
+    assert_eq!(c.produce(1, Acks::All, 0, 1).unwrap(), None);
+    c.elect(2, 2, &[2, 3], 2);
+    assert_eq!(c.get(1).role(), Role::Follower { leader: 2 });
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::ProduceDone {
+            request: 0,
+            result: Err(PartitionError::NotLeaderOrFollower)
+        }]
+    );
+}
+
+#[test]
+fn an_acks_all_produce_times_out() {
+    let mut c = Cluster::new(acks_all(2));
+    c.elect(1, 1, &[1, 2], 1);
+    assert_eq!(c.produce(1, Acks::All, 0, 1).unwrap(), None);
+    c.get(1).tick(1_000 + 29_999).unwrap();
+    assert!(c.get(1).take_effects().is_empty());
+    c.get(1).tick(1_000 + 30_000).unwrap();
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::ProduceDone {
+            request: 0,
+            result: Err(PartitionError::RequestTimedOut)
+        }]
+    );
+}
+
+/// Leader 1 writes 0..2 in epoch 1 (committed on 1 and 2) and then 2..4
+/// that only it holds. 2 becomes leader in epoch 2 and writes 2..3; when 1
+/// comes back as a follower its 2..4 diverge and must go, 0..2 stay.
+fn diverged(truncation: Truncation) -> Cluster {
+    let mut c = Cluster::new(ReplicationConfig {
+        truncation,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.produce(1, Acks::Leader, 100, 2).unwrap();
+    c.get(1).tick(10_000).unwrap(); // checkpoints its high watermark, 2
+    c.crash(1);
+    c.elect(2, 2, &[2], 2);
+    c.produce(2, Acks::Leader, 200, 1).unwrap();
+    c.restart(1);
+    c.elect(2, 2, &[2], 2);
+    c
+}
+
+#[test]
+fn a_follower_truncates_where_its_log_diverges_by_leader_epoch() {
+    let mut c = diverged(Truncation::LeaderEpoch);
+    assert_eq!(c.get(1).role(), Role::Follower { leader: 2 });
+    assert_eq!(c.get(1).log().log_end_offset(), 4);
+    let sent = c.get(1).next_fetch(MAX).unwrap();
+    assert_eq!(sent.last_fetched_epoch, Some(1));
+    let mut buf = Vec::new();
+    let answer = c.get(2).fetch_from_follower(1, &sent, &mut buf, 0).unwrap();
+    assert_eq!(
+        answer,
+        FetchAnswer::Diverging {
+            epoch: 1,
+            end_offset: 2
+        }
+    );
+    c.fetch(1);
+    assert_eq!(
+        c.get(1).log().log_end_offset(),
+        2,
+        "only the divergent suffix goes"
+    );
+    c.fetch(1);
+    assert_eq!(c.values(1), vec![value(0), value(1), value(200)]);
+    assert_eq!(c.values(1), c.values(2));
+}
+
+#[test]
+fn before_kip_101_a_follower_truncates_to_its_high_watermark() {
+    let mut c = diverged(Truncation::HighWatermark);
+    // 1's high watermark was 2 (it led): truncated at once on following.
+    assert_eq!(c.get(1).log().log_end_offset(), 2);
+    c.fetch(1);
+    assert_eq!(c.values(1), c.values(2));
+}
+
+/// KIP-101's example: the follower's high watermark lags the leader's, so
+/// truncating to it on a restart drops a committed message, and if the
+/// leader then dies the message is gone. By leader epoch it stays.
+fn restart_then_leader_dies(truncation: Truncation) -> Cluster {
+    let mut c = Cluster::new(ReplicationConfig {
+        truncation,
+        ..acks_all(2)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    assert_eq!(c.produce(1, Acks::All, 0, 1).unwrap(), None);
+    c.fetch(2); // 2 has the message, its high watermark is 0
+    c.fetch_lost(2); // the leader's high watermark moves to 1: acknowledged
+    let acked = c.get(1).take_effects();
+    assert!(matches!(
+        &acked[..],
+        [Effect::ProduceDone { result: Ok(_), .. }]
+    ));
+    // 2 crashes before the answer carrying the new high watermark arrives.
+    assert_eq!(c.get(2).high_watermark(), 0);
+    c.crash(2);
+    c.restart(2);
+    c.elect(1, 1, &[1, 2], 2); // 2 follows again
+    c.crash(1);
+    c.elect(2, 2, &[2], 3);
+    c
+}
+
+#[test]
+fn the_pre_kip_101_truncation_loses_an_acknowledged_message() {
+    let mut c = restart_then_leader_dies(Truncation::HighWatermark);
+    assert_eq!(c.get(2).role(), Role::Leader);
+    assert!(c.values(2).is_empty(), "the acknowledged message is lost");
+}
+
+#[test]
+fn truncation_by_leader_epoch_keeps_the_acknowledged_message() {
+    let mut c = restart_then_leader_dies(Truncation::LeaderEpoch);
+    assert_eq!(c.values(2), vec![value(0)]);
+}
+
+#[test]
+fn a_follower_ahead_of_its_new_leader_truncates_to_the_leaders_end() {
+    let mut c = Cluster::new(ReplicationConfig {
+        truncation: Truncation::HighWatermark,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.produce(1, Acks::Leader, 1, 2).unwrap();
+    c.fetch(2); // 2 holds 0..3 with high watermark 1
+                // 3, empty and never in sync, becomes leader uncleanly.
+    c.elect(3, 2, &[3], 2);
+    assert_eq!(
+        c.get(2).log().log_end_offset(),
+        1,
+        "truncated to its high watermark"
+    );
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    let mut buf = Vec::new();
+    let answer = c.get(3).fetch_from_follower(2, &sent, &mut buf, 0).unwrap();
+    assert_eq!(
+        answer,
+        FetchAnswer::OutOfRange {
+            log_start_offset: 0,
+            log_end_offset: 0
+        }
+    );
+    c.fetch(2);
+    assert_eq!(
+        c.get(2).log().log_end_offset(),
+        0,
+        "to the leader's end: the unclean election's loss"
+    );
+    c.produce(3, Acks::Leader, 300, 1).unwrap();
+    c.fetch(2);
+    assert_eq!(c.values(2), vec![value(300)]);
+}
+
+#[test]
+fn an_idempotent_retry_is_not_written_twice_and_survives_a_leader_change() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    let first = batch_from(&[value(0), value(1)], 0, Some((7, 0, 0)));
+    let produced = c
+        .get(1)
+        .produce(0, Acks::Leader, &mut first.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    let again = c
+        .get(1)
+        .produce(1, Acks::Leader, &mut first.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.base_offset, again.last_offset),
+        (produced.base_offset, produced.last_offset)
+    );
+    assert_eq!(c.get(1).log().log_end_offset(), 2, "written once");
+    let gap = batch_from(&[value(5)], 0, Some((7, 0, 5)));
+    assert_eq!(
+        c.get(1).produce(2, Acks::Leader, &mut gap.clone(), 1000, 0),
+        Err(PartitionError::OutOfOrderSequenceNumber)
+    );
+    let next = batch_from(&[value(2)], 0, Some((7, 0, 2)));
+    c.get(1)
+        .produce(3, Acks::Leader, &mut next.clone(), 1000, 0)
+        .unwrap();
+    let newer_epoch = batch_from(&[value(9)], 0, Some((7, 1, 0)));
+    c.get(1)
+        .produce(4, Acks::Leader, &mut newer_epoch.clone(), 1000, 0)
+        .unwrap();
+    let fenced = batch_from(&[value(3)], 0, Some((7, 0, 3)));
+    assert_eq!(
+        c.get(1)
+            .produce(5, Acks::Leader, &mut fenced.clone(), 1000, 0),
+        Err(PartitionError::InvalidProducerEpoch)
+    );
+    // The follower learns the producer from the log, as a new leader must.
+    c.fetch(2);
+    c.elect(2, 2, &[2], 2);
+    let retry = c
+        .get(2)
+        .produce(6, Acks::Leader, &mut newer_epoch.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.base_offset, 3, "recognised on the new leader");
+    // And after a restart, from the log on disk.
+    c.crash(2);
+    c.restart(2);
+    c.elect(2, 3, &[2], 3);
+    let retry = c
+        .get(2)
+        .produce(7, Acks::Leader, &mut newer_epoch.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.base_offset, 3, "recognised after a restart");
+    assert_eq!(c.get(2).log().log_end_offset(), 4);
+}
+
+#[test]
+fn a_restarted_replica_waits_for_the_controller_with_its_checkpointed_high_watermark() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.get(1).tick(10_000).unwrap(); // checkpoints the high watermark
+    c.crash(1);
+    c.restart(1);
+    assert_eq!(c.get(1).role(), Role::None);
+    assert_eq!(c.get(1).high_watermark(), 2);
+    assert_eq!(
+        c.produce(1, Acks::Leader, 5, 1),
+        Err(PartitionError::NotLeaderOrFollower)
+    );
+    assert!(c.get(1).next_fetch(MAX).is_none());
+}
+
+#[test]
+fn a_produce_with_a_corrupt_batch_is_refused() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    let mut bytes = batch(&[value(0)], 0);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let err = c
+        .get(1)
+        .produce(0, Acks::Leader, &mut bytes, 1000, 0)
+        .unwrap_err();
+    assert!(
+        matches!(err, PartitionError::CorruptMessage(ref why) if why.contains("CRC32C")),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), 2);
+    let two = [batch(&[value(0)], 0), batch(&[value(1)], 0)].concat();
+    assert!(matches!(
+        c.get(1).produce(1, Acks::Leader, &mut two.clone(), 1000, 0),
+        Err(PartitionError::CorruptMessage(_))
+    ));
+    assert_eq!(c.get(1).log().log_end_offset(), 0);
+}

@@ -314,7 +314,7 @@ impl Partition {
                     l.pending_isr = None;
                 }
             } else {
-                self.become_leader(now_ms);
+                self.become_leader(now_ms)?;
             }
             self.advance_high_watermark()?;
         } else if !(same_epoch
@@ -328,9 +328,10 @@ impl Partition {
         Ok(())
     }
 
-    fn become_leader(&mut self, now_ms: u64) {
+    fn become_leader(&mut self, now_ms: u64) -> Result<(), LogError> {
         self.fail_waiting(PartitionError::NotLeaderOrFollower);
         self.role = Role::Leader;
+        self.log.assign_epoch(self.leader_epoch)?;
         let followers = self
             .replicas
             .iter()
@@ -354,6 +355,7 @@ impl Partition {
             epoch_start_offset: self.log.log_end_offset(),
             waiting: Vec::new(),
         });
+        Ok(())
     }
 
     fn become_follower(&mut self, leader: BrokerId) -> Result<(), LogError> {

@@ -77,8 +77,8 @@ pub struct Log {
     high_watermark: u64,
     /// Every offset below it is on disk.
     recovery_point: u64,
-    /// The base offset of the segment the checkpoint file points into.
-    checkpointed_segment: u64,
+    /// The recovery point the checkpoint file holds.
+    checkpointed: u64,
     /// Offsets appended since the last flush, and when the first of them was.
     unflushed: (u64, Option<u64>),
     /// A segment file was created or deleted since the directory was fsynced.
@@ -91,7 +91,8 @@ pub struct Log {
 impl Log {
     /// Opens the log in `dir`, creating it if need be. Segments past the
     /// recovery point are validated batch by batch and cut at the first
-    /// torn or corrupt one; what survives is fsynced before this returns.
+    /// torn or corrupt one; what survives past the recovery point counts as
+    /// unflushed, as it may be only in the page cache.
     pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> Result<Self, LogError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(LogError::io(&dir, "create the directory"))?;
@@ -139,6 +140,7 @@ impl Log {
             let (segment, cut) = Segment::recover(
                 &dir,
                 base,
+                recovery_point,
                 max_batch,
                 config.index_interval_bytes,
                 &mut |h| {
@@ -169,7 +171,7 @@ impl Log {
         let mut log = Log {
             high_watermark: 0,
             recovery_point: 0,
-            checkpointed_segment: u64::MAX,
+            checkpointed: 0,
             unflushed: (0, None),
             dir_dirty: true,
             headers: Vec::new(),
@@ -186,9 +188,12 @@ impl Log {
             log.epochs.persist()?;
         }
         log.high_watermark = read_single(&log.dir.join(HIGH_WATERMARK))?.clamp(start, end);
-        // What recovery kept was read back from the files, so it is on disk
-        // once fsynced: the next open need not validate it again.
-        log.flush()?;
+        // What recovery found past the recovery point may be only in the
+        // page cache (a process crash keeps it, a power loss would not): it
+        // stays unflushed until the flush policy or a flush says otherwise.
+        log.recovery_point = recovery_point.min(end);
+        log.checkpointed = recovery_point;
+        log.unflushed = (end - log.recovery_point, None);
         Ok(log)
     }
 
@@ -518,7 +523,17 @@ impl Log {
         self.epochs.latest_epoch()
     }
 
-    /// `(epoch, start offset)` of each epoch the log has batches of.
+    /// Records that `epoch` starts at the log end, before any batch of it
+    /// is written: what Kafka's new leader does (`makeLeader`), so that it
+    /// answers for its own epoch from the start.
+    pub fn assign_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
+        if self.epochs.assign(epoch, self.log_end_offset()) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// `(epoch, start offset)` of each epoch the log knows.
     pub fn epochs(&self) -> &[(i32, u64)] {
         self.epochs.entries()
     }
@@ -570,9 +585,9 @@ impl Log {
         }
         self.recovery_point = self.log_end_offset();
         self.unflushed = (0, None);
-        // Recovery starts at the segment holding the recovery point, so the
-        // checkpoint changes only when that segment does.
-        if self.checkpointed_segment != self.active().base_offset {
+        // Exact, so that what a power loss cannot take is known after a
+        // restart too.
+        if self.checkpointed != self.recovery_point {
             self.write_recovery_point()?;
         }
         Ok(())
@@ -583,10 +598,7 @@ impl Log {
             &self.dir.join(RECOVERY_POINT),
             &[vec![self.recovery_point as i64]],
         )?;
-        let holding = self
-            .segments
-            .partition_point(|s| s.base_offset <= self.recovery_point);
-        self.checkpointed_segment = self.segments[holding.saturating_sub(1)].base_offset;
+        self.checkpointed = self.recovery_point;
         Ok(())
     }
 

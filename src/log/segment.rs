@@ -163,17 +163,26 @@ impl Segment {
 
     /// A segment at or past the recovery point: every batch is validated,
     /// and the segment ends at the first that is torn or corrupt, or that
-    /// does not start where the previous one ended. Returns why it was cut,
-    /// if it was; the cut is made on disk before this returns.
+    /// does not start where the previous one ended. Offsets below
+    /// `recovery_point` were fsynced before the crash; the rest may be only
+    /// in the page cache and stays unflushed. Returns why the segment was
+    /// cut, if it was; the cut is made on disk before this returns.
     pub fn recover(
         dir: &Path,
         base_offset: u64,
+        recovery_point: u64,
         max_batch: u32,
         index_interval: u32,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, Option<String>), LogError> {
         let (mut segment, len) = Self::open_file(dir, base_offset)?;
-        let walk = segment.rebuild(len, Check::Crc, max_batch, index_interval, visit)?;
+        let mut durable = 0;
+        let walk = segment.rebuild(len, Check::Crc, max_batch, index_interval, &mut |header| {
+            if header.next_offset() <= recovery_point {
+                durable += header.size;
+            }
+            visit(header);
+        })?;
         if walk.end < len {
             segment
                 .file
@@ -181,8 +190,7 @@ impl Segment {
                 .map_err(LogError::io(&segment.path, "cut the torn tail of"))?;
         }
         segment.opened(walk.end, walk.next_offset);
-        // Read back from the file, but maybe only from the page cache.
-        segment.flushed_size = 0;
+        segment.flushed_size = durable.min(walk.end);
         let cut = walk.stopped.map(|why| {
             format!(
                 "{}: cut at byte {} of {len}: {why}",

@@ -86,8 +86,8 @@ fn a_tail_torn_anywhere_past_the_flushed_point_is_cut_to_a_clean_prefix() {
         );
         assert_eq!(
             log.flushed_offset(),
-            log.log_end_offset(),
-            "what recovery keeps is fsynced"
+            12,
+            "what was flushed before the crash, no more"
         );
     }
 }
@@ -223,7 +223,7 @@ fn a_missing_segment_past_the_flushed_point_drops_what_follows() {
         .iter()
         .map(|s| s.base_offset)
         .collect();
-    fs::remove_file(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    let _ = fs::remove_file(dir.path().join("recovery-point-offset-checkpoint"));
     // A power loss took the file of a segment created after the last fsync.
     fs::remove_file(dir.path().join(format!("{:020}.log", bases[2]))).unwrap();
     let log = Log::open(dir.path(), config).unwrap();

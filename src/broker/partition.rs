@@ -464,8 +464,10 @@ impl Partition {
         Ok(header)
     }
 
-    /// A follower's fetch, at the leader. Records up to the log end, the
-    /// high watermark, or where the follower's log diverges.
+    /// A follower's fetch, at the leader: its position updates the
+    /// leader's view (and maybe the ISR and the high watermark), and the
+    /// answer holds records up to the log end, the high watermark, or where
+    /// the follower's log diverges.
     pub fn fetch_from_follower<'b>(
         &mut self,
         follower: BrokerId,
@@ -473,6 +475,36 @@ impl Partition {
         buf: &'b mut Vec<u8>,
         now_ms: u64,
     ) -> Result<FetchAnswer<'b>, PartitionError> {
+        if let Some(refused) = self.refuse_fetch(follower, fetch)? {
+            return Ok(refused);
+        }
+        self.follower_fetched(follower, fetch.fetch_offset, now_ms);
+        self.advance_high_watermark()?;
+        self.read_for_follower(fetch, buf)
+    }
+
+    /// The answer to a follower's fetch that waited at the leader (Kafka's
+    /// `DelayedFetch` completing): read again, without counting the fetch
+    /// a second time.
+    pub fn complete_parked_fetch<'b>(
+        &self,
+        follower: BrokerId,
+        fetch: &ReplicaFetch,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<FetchAnswer<'b>, PartitionError> {
+        if let Some(refused) = self.refuse_fetch(follower, fetch)? {
+            return Ok(refused);
+        }
+        self.read_for_follower(fetch, buf)
+    }
+
+    /// The answers that carry no records: a fenced or misdirected fetch
+    /// (an error), a diverging log (KIP-320), an offset out of range.
+    fn refuse_fetch(
+        &self,
+        follower: BrokerId,
+        fetch: &ReplicaFetch,
+    ) -> Result<Option<FetchAnswer<'static>>, PartitionError> {
         self.check_leader(Some(fetch.leader_epoch))?;
         if !self.replicas.contains(&follower) || follower == self.me {
             return Err(PartitionError::NotLeaderOrFollower);
@@ -490,25 +522,31 @@ impl Partition {
                     None => Some((-1, start)),
                 };
                 if let Some((epoch, end_offset)) = diverging {
-                    return Ok(FetchAnswer::Diverging { epoch, end_offset });
+                    return Ok(Some(FetchAnswer::Diverging { epoch, end_offset }));
                 }
             }
         }
         if fetch.fetch_offset < start || fetch.fetch_offset > end {
-            return Ok(FetchAnswer::OutOfRange {
+            return Ok(Some(FetchAnswer::OutOfRange {
                 log_start_offset: start,
                 log_end_offset: end,
-            });
+            }));
         }
-        self.follower_fetched(follower, fetch.fetch_offset, now_ms);
-        self.advance_high_watermark()?;
+        Ok(None)
+    }
+
+    fn read_for_follower<'b>(
+        &self,
+        fetch: &ReplicaFetch,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<FetchAnswer<'b>, PartitionError> {
         let fetched = self
             .log
             .read(fetch.fetch_offset, fetch.max_bytes, u64::MAX, buf)?;
         Ok(FetchAnswer::Records {
             records: fetched.records,
             high_watermark: self.log.high_watermark(),
-            log_start_offset: start,
+            log_start_offset: self.log.log_start_offset(),
         })
     }
 
@@ -601,18 +639,19 @@ impl Partition {
 
     /// The leader's answer to this follower's fetch `sent`. An answer to a
     /// fetch of an earlier epoch or leader, or that no longer starts at the
-    /// log end, is dropped.
+    /// log end, is dropped: returns whether it was applied, which is when
+    /// the follower fetches again.
     pub fn fetch_answered(
         &mut self,
         sent: &ReplicaFetch,
         answer: FetchAnswer,
         now_ms: u64,
-    ) -> Result<(), PartitionError> {
+    ) -> Result<bool, PartitionError> {
         let current = Role::Follower {
             leader: sent.leader,
         };
         if self.role != current || sent.leader_epoch != self.leader_epoch {
-            return Ok(());
+            return Ok(false);
         }
         match answer {
             FetchAnswer::Records {
@@ -621,7 +660,7 @@ impl Partition {
                 ..
             } => {
                 if sent.fetch_offset != self.log.log_end_offset() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 if !records.is_empty() {
                     self.log.append_as_follower(records, now_ms)?;
@@ -659,7 +698,7 @@ impl Partition {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn truncate_to(&mut self, offset: u64) -> Result<(), LogError> {

@@ -9,6 +9,7 @@ macro_rules! say {
 }
 
 mod check;
+mod conform;
 mod properties_file;
 mod replay;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Replay a trace written by `check --trace-out` through the model and
     /// confirm the violation it records.
     Replay(replay::ReplayArgs),
+    /// Replay the model's traces on the broker's partition core and report
+    /// the first difference of each.
+    Conform(conform::ConformArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Conform(args) => conform::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -480,9 +480,9 @@ impl Log {
         }
         let max_batch = self.config.max_batch_size();
         self.active_mut().truncate_to(offset, max_batch)?;
-        // Made durable at once: truncated batches that came back after a
-        // power loss would chain and look committed.
-        self.active_mut().sync_truncation()?;
+        // Deleted segments must not come back after a power loss and chain
+        // on. The shortened file is not fsynced, as in Kafka: that would
+        // make durable what the flush policy left to the page cache.
         checkpoint::sync_dir(&self.dir)?;
         let end = self.log_end_offset();
         if self.epochs.truncate_from_end(end) {

@@ -436,15 +436,6 @@ impl Segment {
         Ok(())
     }
 
-    /// fsyncs the file's new length after a truncation.
-    pub fn sync_truncation(&mut self) -> Result<(), LogError> {
-        self.file
-            .sync_all()
-            .map_err(LogError::io(&self.path, "fsync"))?;
-        self.flushed_size = self.size;
-        Ok(())
-    }
-
     /// Writes the index files of a segment that takes no more appends.
     /// They are not fsynced: an index that does not survive is rebuilt.
     pub fn seal(&self) -> Result<(), LogError> {

@@ -1,0 +1,156 @@
+//! Conformance: the model's traces replayed on the broker's partition core.
+//!
+//! The model and the broker are two implementations of one protocol,
+//! written apart. A trace of the model (its initial state and actions) is
+//! replayed on real [`Partition`](crate::broker::partition::Partition)s
+//! over real logs: every message the model delivers to a replica is given
+//! to the broker replica, every crash crashes it (a machine crash also cuts
+//! its files to what was fsynced), and the model's controller, producer
+//! and consumer speak for themselves. After every step the broker must
+//! have sent the messages the model sent, and every replica must abstract
+//! to the model's (log, high watermark, role, leader epoch, ISR); the
+//! first difference is a divergence, reported with both sides.
+
+pub mod compare;
+pub mod mirror;
+pub mod records;
+pub mod traces;
+
+use kafka_oracle_models::actors::NodeState;
+use kafka_oracle_models::system::{Action, System, SystemState};
+use mirror::Mirror;
+use stateright::actor::ActorModelAction;
+use stateright::Model;
+use std::path::Path;
+
+/// Where a replay first disagrees with the model.
+#[derive(Debug)]
+pub struct Divergence {
+    /// 1-based; 0 is the initial state.
+    pub step: usize,
+    pub action: String,
+    pub what: String,
+}
+
+/// Replays `actions` from `init` on a fresh broker under `scratch` and
+/// returns the number of replica states compared.
+pub fn replay(
+    system: &System,
+    init: &SystemState,
+    actions: &[Action],
+    scratch: &Path,
+) -> Result<usize, Divergence> {
+    let at = |step: usize, action: &str| {
+        let action = action.to_string();
+        move |what: String| Divergence { step, action, what }
+    };
+    let replicas = system.ids.replicas;
+    let idempotence = system.cfg.idempotence;
+    let mut mirror =
+        Mirror::start(&system.cfg, system.ids, scratch.to_path_buf()).map_err(at(0, "start"))?;
+    let mut compared = 0;
+    let initial_fetches = compare::count(mirror.take_sent());
+    let model_initial = compare::count(
+        compare::in_flight(init)
+            .into_iter()
+            .filter(|(src, _, _)| (1..=usize::from(replicas)).contains(src)),
+    );
+    if initial_fetches != model_initial {
+        return Err(at(0, "start")(sent_diff(&model_initial, &initial_fetches)));
+    }
+    let mut state = init.clone();
+    for (i, action) in actions.iter().enumerate() {
+        let step = i + 1;
+        let described = system.format_action(action);
+        let next = system
+            .next_state(&state, action.clone())
+            .ok_or_else(|| at(step, &described)("the model refuses this action here".into()))?;
+        apply(&mut mirror, system, &state, action).map_err(at(step, &described))?;
+        mirror.checkpoint().map_err(at(step, &described))?;
+        let broker_sent = compare::count(mirror.take_sent());
+        let model_sent = compare::model_sent(&state, &next, replicas);
+        if matches!(action, Action::Step(_) | Action::PowerLoss) && broker_sent != model_sent {
+            return Err(at(step, &described)(sent_diff(&model_sent, &broker_sent)));
+        }
+        for ix in 0..replicas {
+            let model = compare::model_replica(&next, ix, idempotence);
+            let Some(broker) =
+                compare::broker_replica(&mirror, ix).map_err(at(step, &described))?
+            else {
+                if model.up {
+                    return Err(at(step, &described)(format!(
+                        "replica {ix} is up in the model, down in the broker"
+                    )));
+                }
+                continue;
+            };
+            if let Some(diff) = compare::diff_replica(ix, &model, &broker) {
+                return Err(at(step, &described)(diff));
+            }
+            compared += 1;
+        }
+        state = next;
+    }
+    Ok(compared)
+}
+
+/// Gives the broker what the model's `action` gives the replicas.
+fn apply(
+    mirror: &mut Mirror,
+    system: &System,
+    state: &SystemState,
+    action: &Action,
+) -> Result<(), String> {
+    let ids = system.ids;
+    let replica = |ix: u8| match &*state.actors.actor_states[usize::from(ids.replica(ix))] {
+        NodeState::Replica(r) => Ok(r),
+        _ => Err(format!("actor {ix} is not a replica")),
+    };
+    match action {
+        Action::Step(ActorModelAction::Deliver { src, dst, msg }) => {
+            if let Some(ix) = ids.replica_ix(*dst) {
+                let r = replica(ix)?;
+                if r.up {
+                    mirror.deliver(usize::from(*src), ix, msg, r.broker_epoch)?;
+                }
+            }
+        }
+        Action::Step(ActorModelAction::Timeout(id, timer)) => {
+            if let Some(ix) = ids.replica_ix(*id) {
+                mirror.timeout(ix, timer, replica(ix)?.up)?;
+            }
+        }
+        Action::PowerLoss => {
+            for ix in 0..ids.replicas {
+                if replica(ix)?.up {
+                    mirror.crash(ix, true)?;
+                }
+            }
+        }
+        // Lost, duplicated or reordered messages are the network's doing;
+        // Stateright's own crashes and random choices are not used.
+        Action::Step(_) | Action::Duplicate(_) | Action::Reorder(_) => {}
+    }
+    Ok(())
+}
+
+fn sent_diff(model: &compare::Counts, broker: &compare::Counts) -> String {
+    let mut out = String::from("the replicas sent different messages:\n");
+    for (key, n) in model {
+        if broker.get(key) != Some(n) {
+            out.push_str(&format!(
+                "  model only  {n} x {} -> {}: {:?}\n",
+                key.0, key.1, key.2
+            ));
+        }
+    }
+    for (key, n) in broker {
+        if model.get(key) != Some(n) {
+            out.push_str(&format!(
+                "  broker only {n} x {} -> {}: {:?}\n",
+                key.0, key.1, key.2
+            ));
+        }
+    }
+    out
+}

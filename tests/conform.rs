@@ -1,0 +1,55 @@
+//! Conformance end to end: `kafka-oracle conform` replays the model's
+//! traces (breadth-first paths, random walks, the matrix's counterexamples)
+//! on the broker's partition core, and the two must never disagree.
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn the_broker_core_conforms_to_the_model_on_ten_thousand_traces() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(["conform", "--json", "--quiet", "--seed", "20261123"])
+        .args([
+            "--depth",
+            "10",
+            "--paths",
+            "600",
+            "--walks",
+            "400",
+            "--walk-length",
+            "60",
+        ])
+        .output()
+        .expect("the binary runs");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let divergences = report["divergences"].as_array().expect("a list");
+    assert!(
+        divergences.is_empty(),
+        "{} divergences, the first: {}",
+        divergences.len(),
+        serde_json::to_string_pretty(&divergences[0]).unwrap_or_default()
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let traces = report["traces"].as_u64().expect("a count");
+    assert!(traces >= 10_000, "only {traces} traces");
+    assert!(
+        report["steps"].as_u64().expect("a count") > 5 * traces,
+        "traces of a few steps at least"
+    );
+    let scenarios = report["scenarios"].as_array().expect("a list");
+    assert_eq!(scenarios.len(), 18, "every scenario of the matrix");
+    for s in scenarios {
+        assert!(s["states_compared"].as_u64() > Some(100), "{s}");
+    }
+}
+
+#[test]
+fn an_unknown_scenario_is_bad_input() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(["conform", "--scenario", "nope"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no scenario 'nope'"), "{err}");
+}

@@ -53,3 +53,83 @@ fn an_unknown_scenario_is_bad_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no scenario 'nope'"), "{err}");
 }
+
+/// Runs conformance on one scenario with a bug built into the broker core
+/// (the crate's tests build it with the `inject-bugs` feature).
+fn with_bug(bug: &str, scenario: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args([
+            "conform",
+            "--json",
+            "--quiet",
+            "--seed",
+            "1",
+            "--scenario",
+            scenario,
+        ])
+        .args([
+            "--depth",
+            "10",
+            "--paths",
+            "300",
+            "--walks",
+            "50",
+            "--inject-bug",
+            bug,
+        ])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{bug}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+fn first_divergence(report: &Value) -> String {
+    let divergences = report["divergences"].as_array().expect("a list");
+    assert!(!divergences.is_empty());
+    divergences[0]["what"]
+        .as_str()
+        .expect("a sentence")
+        .to_string()
+}
+
+#[test]
+fn a_high_watermark_that_passes_isr_members_not_yet_fetched_is_caught() {
+    let what = first_divergence(&with_bug("high-watermark-before-isr", "safe"));
+    assert!(
+        what.contains("ProduceResponse") || what.contains("high watermark"),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_follower_truncating_to_its_high_watermark_in_leader_epoch_mode_is_caught() {
+    let what = first_divergence(&with_bug(
+        "truncate-to-high-watermark",
+        "truncate-by-leader-epoch",
+    ));
+    // The truncated follower fetches from a lower offset than the model's.
+    assert!(
+        what.contains("Fetch {") || what.contains("log (epoch, msg, pid)"),
+        "{what}"
+    );
+}
+
+#[test]
+fn an_isr_change_applied_without_its_partition_epoch_is_caught() {
+    let what = first_divergence(&with_bug("isr-change-keeps-epoch", "safe"));
+    assert!(what.contains("AlterIsr"), "{what}");
+}
+
+#[test]
+fn acks_all_answered_below_min_insync_replicas_is_caught() {
+    let what = first_divergence(&with_bug("acks-all-below-min-isr", "rf-equals-min-insync"));
+    assert!(
+        what.contains("ProduceResponse") || what.contains("NotEnoughReplicas"),
+        "{what}"
+    );
+}

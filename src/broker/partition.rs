@@ -13,6 +13,7 @@
 //! diverges (KIP-101, KIP-279, KIP-320), or, in the pre-KIP-101 mode kept to
 //! reproduce the old loss, to its high watermark on every leader change.
 
+use super::bugs::Bug;
 use super::producers::{Admission, Producers};
 use crate::log::batch::{self, BatchHeader};
 use crate::log::{Log, LogConfig, LogError};
@@ -40,6 +41,9 @@ pub struct ReplicationConfig {
     /// `replica.high.watermark.checkpoint.interval.ms`
     pub high_watermark_checkpoint_interval_ms: u64,
     pub truncation: Truncation,
+    /// A bug to behave with (tests of conformance only).
+    #[cfg(feature = "inject-bugs")]
+    pub bug: Option<Bug>,
 }
 
 impl Default for ReplicationConfig {
@@ -49,6 +53,8 @@ impl Default for ReplicationConfig {
             replica_lag_time_max_ms: 30_000,
             high_watermark_checkpoint_interval_ms: 5_000,
             truncation: Truncation::LeaderEpoch,
+            #[cfg(feature = "inject-bugs")]
+            bug: None,
         }
     }
 }
@@ -257,6 +263,16 @@ impl Partition {
         &self.log
     }
 
+    #[cfg(feature = "inject-bugs")]
+    fn has(&self, bug: Bug) -> bool {
+        self.config.bug == Some(bug)
+    }
+
+    #[cfg(not(feature = "inject-bugs"))]
+    fn has(&self, _: Bug) -> bool {
+        false
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }
@@ -304,7 +320,9 @@ impl Partition {
         }
         let was = self.role;
         self.leader_epoch = decision.leader_epoch;
-        self.partition_epoch = decision.partition_epoch;
+        if !(same_epoch && self.has(Bug::IsrChangeKeepsEpoch)) {
+            self.partition_epoch = decision.partition_epoch;
+        }
         self.isr = decision.isr;
         self.replicas = decision.replicas;
         if decision.leader == self.me {
@@ -362,7 +380,9 @@ impl Partition {
         self.fail_waiting(PartitionError::NotLeaderOrFollower);
         self.role = Role::Follower { leader };
         self.leadership = None;
-        if self.config.truncation == Truncation::HighWatermark {
+        if self.config.truncation == Truncation::HighWatermark
+            || self.has(Bug::TruncateToHighWatermark)
+        {
             // Before KIP-101: whatever is above the follower's high
             // watermark may not be on the new leader, so it goes, and the
             // high watermark may lag the leader's: committed data can go.
@@ -408,7 +428,8 @@ impl Partition {
         now_ms: u64,
     ) -> Result<Option<Produced>, PartitionError> {
         self.check_leader(None)?;
-        if acks == Acks::All && self.isr.len() < self.config.min_insync_replicas {
+        let too_few = self.isr.len() < self.config.min_insync_replicas;
+        if acks == Acks::All && too_few && !self.has(Bug::AcksAllBelowMinIsr) {
             return Err(PartitionError::NotEnoughReplicas);
         }
         let header = self.admit(batches)?;
@@ -594,6 +615,7 @@ impl Partition {
         for member in maximal.filter(|&&m| m != self.me) {
             match l.followers.get(member).and_then(|f| f.log_end_offset) {
                 Some(leo) => hw = hw.min(leo),
+                None if self.has(Bug::HighWatermarkBeforeIsr) => {}
                 // A member that has not fetched in this epoch holds it.
                 None => return Ok(()),
             }
@@ -602,7 +624,8 @@ impl Partition {
             return Ok(());
         }
         self.log.set_high_watermark(hw)?;
-        let enough = self.isr.len() >= self.config.min_insync_replicas;
+        let enough =
+            self.isr.len() >= self.config.min_insync_replicas || self.has(Bug::AcksAllBelowMinIsr);
         let l = self.leadership.as_mut().expect("checked above");
         let (done, waiting): (Vec<Waiting>, Vec<Waiting>) = l
             .waiting

@@ -1,6 +1,7 @@
 //! `kafka-oracle conform`: the model's traces replayed on the broker core.
 
 use super::EXIT_MISMATCH;
+use crate::broker::bugs::BUGS;
 use crate::conform::{replay, traces, Divergence};
 use crate::trace::Trace;
 use clap::Args;
@@ -42,6 +43,10 @@ pub struct ConformArgs {
     /// No progress on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Build the broker replicas with a known bug, to see conformance
+    /// catch it (only in builds with the inject-bugs feature).
+    #[arg(long, value_name = "NAME", hide = true)]
+    inject_bug: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -105,6 +110,18 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
     if !args.quiet {
         eprintln!("seed {seed} (--seed {seed} replays the same walks)");
     }
+    let bug = match &args.inject_bug {
+        None => None,
+        Some(name) => Some(
+            BUGS.iter()
+                .find(|(n, _)| n == name)
+                .map(|&(_, bug)| bug)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = BUGS.iter().map(|(n, _)| *n).collect();
+                    format!("no bug '{name}'; known: {}", names.join(", "))
+                })?,
+        ),
+    };
     let root = scratch_root()?;
     let started = Instant::now();
     let mut report = Report {
@@ -159,7 +176,7 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
         let init = traces::initial(&system);
         for (i, (kind, actions)) in jobs.into_iter().enumerate() {
             let dir = root.path().join(format!("{}-{i}", s.name));
-            let result = replay(&system, &init, &actions, &dir);
+            let result = replay(&system, &init, &actions, &dir, bug);
             let _ = std::fs::remove_dir_all(&dir);
             line.traces += 1;
             match result {

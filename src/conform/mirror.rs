@@ -18,6 +18,7 @@
 //! the model sent.
 
 use super::records;
+use crate::broker::bugs::Bug;
 use crate::broker::partition::{
     Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, ReplicaFetch,
     ReplicationConfig, Role, Truncation,
@@ -58,6 +59,8 @@ enum Answer {
 
 pub struct Mirror {
     cfg: Config,
+    /// The bug the broker replicas are built to have, if any.
+    bug: Option<Bug>,
     ids: Ids,
     dirs: Vec<PathBuf>,
     replicas: Vec<Option<Partition>>,
@@ -105,13 +108,19 @@ fn produce_error(e: &PartitionError) -> Result<ProduceError, String> {
 impl Mirror {
     /// The broker side of the model's initial state: replica 0 leads epoch
     /// 0 with every replica in sync; followers have sent their first fetch.
-    pub fn start(cfg: &Config, ids: Ids, scratch: PathBuf) -> Result<Mirror, String> {
+    pub fn start(
+        cfg: &Config,
+        ids: Ids,
+        scratch: PathBuf,
+        bug: Option<Bug>,
+    ) -> Result<Mirror, String> {
         let n = usize::from(ids.replicas);
         let dirs: Vec<PathBuf> = (0..n)
             .map(|i| scratch.join(format!("replica-{i}")))
             .collect();
         let mut mirror = Mirror {
             cfg: cfg.clone(),
+            bug,
             ids,
             replicas: (0..n).map(|_| None).collect(),
             fetching: vec![false; n],
@@ -148,7 +157,17 @@ impl Mirror {
                 ModelTruncation::LeaderEpoch => Truncation::LeaderEpoch,
                 ModelTruncation::HighWatermark => Truncation::HighWatermark,
             },
+            ..ReplicationConfig::default()
         };
+        #[cfg(feature = "inject-bugs")]
+        let config = ReplicationConfig {
+            bug: self.bug,
+            ..config
+        };
+        #[cfg(not(feature = "inject-bugs"))]
+        if self.bug.is_some() {
+            return Err("this build has no bugs to inject (feature inject-bugs)".into());
+        }
         let p = Partition::open(broker(i), &self.dirs[usize::from(i)], log, config)
             .map_err(|e| format!("replica {i} does not open: {e}"))?;
         self.replicas[usize::from(i)] = Some(p);

@@ -16,6 +16,7 @@ pub mod mirror;
 pub mod records;
 pub mod traces;
 
+use crate::broker::bugs::Bug;
 use kafka_oracle_models::actors::NodeState;
 use kafka_oracle_models::system::{Action, System, SystemState};
 use mirror::Mirror;
@@ -34,11 +35,13 @@ pub struct Divergence {
 
 /// Replays `actions` from `init` on a fresh broker under `scratch` and
 /// returns the number of replica states compared.
+/// `bug`: a bug to build the broker replicas with (`inject-bugs` builds).
 pub fn replay(
     system: &System,
     init: &SystemState,
     actions: &[Action],
     scratch: &Path,
+    bug: Option<Bug>,
 ) -> Result<usize, Divergence> {
     let at = |step: usize, action: &str| {
         let action = action.to_string();
@@ -46,8 +49,8 @@ pub fn replay(
     };
     let replicas = system.ids.replicas;
     let idempotence = system.cfg.idempotence;
-    let mut mirror =
-        Mirror::start(&system.cfg, system.ids, scratch.to_path_buf()).map_err(at(0, "start"))?;
+    let mut mirror = Mirror::start(&system.cfg, system.ids, scratch.to_path_buf(), bug)
+        .map_err(at(0, "start"))?;
     let mut compared = 0;
     let initial_fetches = compare::count(mirror.take_sent());
     let model_initial = compare::count(

@@ -5,7 +5,7 @@ use super::mirror::{Mirror, Sent};
 use super::records;
 use crate::broker::partition::Role;
 use kafka_oracle_models::actors::replica::{Replica, Role as ModelRole};
-use kafka_oracle_models::actors::NodeState;
+use kafka_oracle_models::actors::{Ids, NodeState};
 use kafka_oracle_models::msg::{Msg, Set};
 use kafka_oracle_models::system::SystemState;
 use stateright::actor::Network;
@@ -25,10 +25,10 @@ pub struct ReplicaView {
     pub isr: Option<Set>,
 }
 
-pub fn model_replica(state: &SystemState, ix: u8, idempotence: bool) -> ReplicaView {
-    let ids_replica = 1 + usize::from(ix);
-    let NodeState::Replica(r) = &*state.actors.actor_states[ids_replica] else {
-        unreachable!("actor {ids_replica} is a replica")
+pub fn model_replica(state: &SystemState, ids: Ids, ix: u8, idempotence: bool) -> ReplicaView {
+    let id = usize::from(ids.replica(ix));
+    let NodeState::Replica(r) = &*state.actors.actor_states[id] else {
+        unreachable!("actor {id} is a replica")
     };
     view_of_model(r, idempotence)
 }
@@ -97,33 +97,15 @@ pub fn diff_replica(ix: u8, model: &ReplicaView, broker: &ReplicaView) -> Option
         return None;
     }
     let mut out = format!("replica {ix}:\n");
-    let rows: [(&str, String, String); 6] = [
-        ("up", format!("{}", model.up), format!("{}", broker.up)),
-        (
-            "log (epoch, msg, pid)",
-            format!("{:?}", model.log),
-            format!("{:?}", broker.log),
-        ),
-        (
-            "high watermark",
-            format!("{}", model.high_watermark),
-            format!("{}", broker.high_watermark),
-        ),
-        (
-            "role",
-            format!("{:?}", model.role),
-            format!("{:?}", broker.role),
-        ),
-        (
-            "leader epoch",
-            format!("{:?}", model.leader_epoch),
-            format!("{:?}", broker.leader_epoch),
-        ),
-        (
-            "isr",
-            format!("{:?}", model.isr),
-            format!("{:?}", broker.isr),
-        ),
+    let row =
+        |name: &'static str, field: fn(&ReplicaView) -> String| (name, field(model), field(broker));
+    let rows = [
+        row("up", |v| v.up.to_string()),
+        row("log (epoch, msg, pid)", |v| format!("{:?}", v.log)),
+        row("high watermark", |v| v.high_watermark.to_string()),
+        row("role", |v| format!("{:?}", v.role)),
+        row("leader epoch", |v| format!("{:?}", v.leader_epoch)),
+        row("isr", |v| format!("{:?}", v.isr)),
     ];
     let _ = writeln!(out, "  {:<22} {:<40} broker", "", "model");
     for (name, m, b) in rows {

@@ -76,7 +76,7 @@ pub fn replay(
             return Err(at(step, &described)(sent_diff(&model_sent, &broker_sent)));
         }
         for ix in 0..replicas {
-            let model = compare::model_replica(&next, ix, idempotence);
+            let model = compare::model_replica(&next, system.ids, ix, idempotence);
             let Some(broker) =
                 compare::broker_replica(&mirror, ix).map_err(at(step, &described))?
             else {

@@ -1,8 +1,10 @@
 //! # kafka-oracle
 //!
 //! The command-line tool around the model (`models/`) and the property
-//! catalogue (`properties/`): checks, traces, replay.
+//! catalogue (`properties/`): checks, traces, replay, and the judging of
+//! recorded histories.
 
 pub mod cli;
+pub mod history;
 pub mod replay;
 pub mod trace;

@@ -11,6 +11,7 @@ macro_rules! say {
 mod check;
 mod properties_file;
 mod replay;
+mod verify_history;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ enum Command {
     /// Replay a trace written by `check --trace-out` through the model and
     /// confirm the violation it records.
     Replay(replay::ReplayArgs),
+    /// Judge a history recorded from a Kafka-compatible system (JSON lines,
+    /// one client operation a line) for lost, duplicated or misordered
+    /// records.
+    VerifyHistory(verify_history::VerifyHistoryArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -45,7 +50,8 @@ pub(crate) fn emit(line: std::fmt::Arguments) {
     }
 }
 
-/// Exit codes: 0 as expected, 1 a verdict differs, 2 bad input.
+/// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
+/// anomaly), 2 bad input.
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
@@ -54,6 +60,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::VerifyHistory(args) => verify_history::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

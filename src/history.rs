@@ -1,0 +1,79 @@
+//! Reading a history for `verify-history`: JSON lines, one operation a line,
+//! read once through a reused buffer and judged as they come by the
+//! properties crate's [`Checker`].
+
+use kafka_oracle_properties::history::{Checker, LineError, Report};
+use serde_json::error::Category;
+use std::io::BufRead;
+
+/// A history that cannot be judged, and where.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadInput {
+    /// 1-based; none when the input could not be read at all.
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl BadInput {
+    /// `FILE:LINE: what is wrong`, as compilers say it.
+    pub fn in_file(&self, path: &str) -> String {
+        match self.line {
+            Some(line) => format!("{path}:{line}: {}", self.message),
+            None => format!("{path}: {}", self.message),
+        }
+    }
+}
+
+/// Judges the history `input` holds. Blank lines are skipped (and counted
+/// for line numbers).
+pub fn verify(mut input: impl BufRead) -> Result<Report, BadInput> {
+    let mut checker = Checker::new();
+    let mut buf = Vec::with_capacity(512);
+    let mut line = 0;
+    loop {
+        buf.clear();
+        let read = input.read_until(b'\n', &mut buf).map_err(|e| BadInput {
+            line: Some(line + 1),
+            message: format!("cannot read: {e}"),
+        })?;
+        if read == 0 {
+            return Ok(checker.finish());
+        }
+        line += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // Checked whole, the line's strings need no checking one by one.
+        let text = std::str::from_utf8(&buf).map_err(|e| BadInput {
+            line: Some(line),
+            message: format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
+        })?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        checker
+            .read(line, &mut de)
+            .and_then(|()| de.end().map_err(LineError::Parse))
+            .map_err(|e| BadInput {
+                line: Some(line),
+                message: describe(e),
+            })?;
+    }
+}
+
+fn describe(e: LineError<serde_json::Error>) -> String {
+    let e = match e {
+        LineError::Invalid(message) => return message,
+        LineError::Parse(e) => e,
+    };
+    // serde_json places the error on "line 1" of the one line it was given.
+    let message = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    let message = message.strip_suffix(&at).unwrap_or(&message);
+    let column = match e.column() {
+        0 => String::new(),
+        c => format!(" (column {c})"),
+    };
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => format!("not JSON: {message}{column}"),
+        Category::Data => format!("{message}{column}"),
+    }
+}

@@ -65,18 +65,23 @@ fn print_report(path: &str, report: &Report) {
     let verdict = if report.valid {
         "valid".to_string()
     } else {
+        let total = report.anomalies.total() as u64;
         format!(
-            "INVALID, {} anomalies: {}",
-            report.anomalies.total(),
+            "INVALID, {}: {}",
+            count(total, "anomaly", "anomalies"),
             counts.join(", ")
         )
     };
     say!(
-        "{path}: {} ops, {} keys, {} values; {verdict}",
-        report.ops,
-        report.keys,
-        report.values
+        "{path}: {}, {}, {}; {verdict}",
+        count(report.ops, "op", "ops"),
+        count(report.keys as u64, "key", "keys"),
+        count(report.values as u64, "value", "values")
     );
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn describe(case: &Case) -> String {

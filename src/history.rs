@@ -1,6 +1,7 @@
 //! Reading a history for `verify-history`: JSON lines, one operation a line,
 //! read once through a reused buffer and judged as they come by the
-//! properties crate's [`Checker`].
+//! properties crate's [`Checker`]: plainly spelled lines by its own scanner,
+//! any other through serde_json.
 
 use kafka_oracle_properties::history::{Checker, LineError, Report};
 use serde_json::error::Category;
@@ -43,20 +44,30 @@ pub fn verify(mut input: impl BufRead) -> Result<Report, BadInput> {
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        // Checked whole, the line's strings need no checking one by one.
-        let text = std::str::from_utf8(&buf).map_err(|e| BadInput {
+        let judged = match checker.read_plain(line, &buf) {
+            Some(judged) => judged.map_err(LineError::Invalid),
+            None => read_any(&mut checker, line, &buf),
+        };
+        judged.map_err(|e| BadInput {
             line: Some(line),
-            message: format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
+            message: describe(e),
         })?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        checker
-            .read(line, &mut de)
-            .and_then(|()| de.end().map_err(LineError::Parse))
-            .map_err(|e| BadInput {
-                line: Some(line),
-                message: describe(e),
-            })?;
     }
+}
+
+/// A line of any spelling, through serde_json.
+fn read_any(
+    checker: &mut Checker,
+    line: u64,
+    buf: &[u8],
+) -> Result<(), LineError<serde_json::Error>> {
+    // Checked whole, the line's strings need no checking one by one.
+    let text = std::str::from_utf8(buf).map_err(|e| {
+        LineError::Invalid(format!("not UTF-8 text (byte {})", e.valid_up_to() + 1))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    checker.read(line, &mut de)?;
+    de.end().map_err(LineError::Parse)
 }
 
 fn describe(e: LineError<serde_json::Error>) -> String {

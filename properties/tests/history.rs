@@ -46,15 +46,22 @@ impl History {
         )
     }
 
+    /// Judged twice, through serde and through the plain-line scanner,
+    /// which must agree.
     fn judge(&self) -> Report {
-        let mut checker = Checker::new();
+        let (mut serde, mut plain) = (Checker::new(), Checker::new());
         for (i, line) in self.0.iter().enumerate() {
+            let n = i as u64 + 1;
             let mut de = serde_json::Deserializer::from_str(line);
-            if let Err(e) = checker.read(i as u64 + 1, &mut de) {
-                panic!("line {}: {e:?}\n{line}", i + 1);
+            if let Err(e) = serde.read(n, &mut de) {
+                panic!("line {n}: {e:?}\n{line}");
             }
+            let scanned = plain.read_plain(n, line.as_bytes());
+            assert_eq!(scanned, Some(Ok(())), "line {n} scanned\n{line}");
         }
-        checker.finish()
+        let report = serde.finish();
+        assert_eq!(plain.finish(), report, "the scanner and serde agree");
+        report
     }
 }
 

@@ -24,6 +24,7 @@ use super::dense::DenseMap;
 use super::keys::Keys;
 use super::op::{KeyId, MicroOps, Op, Shape, Type, Value, F};
 use super::parse::LineSeed;
+use super::scan::scan;
 use crate::observation::Offset;
 use serde::de::{DeserializeSeed, Deserializer};
 use std::collections::{HashMap, HashSet};
@@ -190,6 +191,15 @@ impl Checker {
         };
         let op = seed.deserialize(d).map_err(LineError::Parse)?;
         self.apply(line, op).map_err(LineError::Invalid)
+    }
+
+    /// Reads and judges line number `line` if it is spelled the plain way
+    /// (strings without escapes, integers, only the fields judged): `None`
+    /// leaves it to [`Checker::read`], which reads any spelling and words
+    /// the errors.
+    pub fn read_plain(&mut self, line: u64, text: &[u8]) -> Option<Result<(), String>> {
+        let op = scan(text, &mut self.keys, &mut self.mops)?;
+        Some(self.apply(line, op))
     }
 
     fn apply(&mut self, line: u64, op: Op) -> Result<(), String> {

@@ -13,6 +13,7 @@ mod dense;
 mod keys;
 mod op;
 mod parse;
+mod scan;
 
 pub use anomaly::{Anomaly, Case, Cases, OpRef, Report};
 pub use checker::{Checker, LineError};

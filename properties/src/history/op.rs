@@ -146,7 +146,7 @@ pub struct Record {
 }
 
 /// The micro-operations of the line being read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MicroOps {
     pub sends: Vec<Sent>,
     /// How many `["poll", ...]` micro-operations the line has.

@@ -10,18 +10,15 @@ use std::io::BufRead;
 /// A history that cannot be judged, and where.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadInput {
-    /// 1-based; none when the input could not be read at all.
-    pub line: Option<u64>,
+    /// 1-based.
+    pub line: u64,
     pub message: String,
 }
 
 impl BadInput {
     /// `FILE:LINE: what is wrong`, as compilers say it.
     pub fn in_file(&self, path: &str) -> String {
-        match self.line {
-            Some(line) => format!("{path}:{line}: {}", self.message),
-            None => format!("{path}: {}", self.message),
-        }
+        format!("{path}:{}: {}", self.line, self.message)
     }
 }
 
@@ -34,7 +31,7 @@ pub fn verify(mut input: impl BufRead) -> Result<Report, BadInput> {
     loop {
         buf.clear();
         let read = input.read_until(b'\n', &mut buf).map_err(|e| BadInput {
-            line: Some(line + 1),
+            line: line + 1,
             message: format!("cannot read: {e}"),
         })?;
         if read == 0 {
@@ -49,7 +46,7 @@ pub fn verify(mut input: impl BufRead) -> Result<Report, BadInput> {
             None => read_any(&mut checker, line, &buf),
         };
         judged.map_err(|e| BadInput {
-            line: Some(line),
+            line,
             message: describe(e),
         })?;
     }

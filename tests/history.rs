@@ -147,6 +147,45 @@ fn a_valid_history_exits_0_from_a_file_or_stdin() {
 }
 
 #[test]
+fn the_human_report_shows_twenty_cases_of_an_anomaly_and_counts_the_rest() {
+    let mut history = String::new();
+    for v in 0..25 {
+        history.push_str(&format!(
+            "{{\"index\": {}, \"process\": 0, \"type\": \"invoke\", \"f\": \"send\", \"value\": [[\"send\", \"0\", {v}]]}}\n",
+            2 * v
+        ));
+        history.push_str(&format!(
+            "{{\"index\": {}, \"process\": 0, \"type\": \"ok\", \"f\": \"send\", \"value\": [[\"send\", \"0\", [{v}, {v}]]]}}\n",
+            2 * v + 1
+        ));
+    }
+    let out = oracle(&["verify-history", "-"], Some(&history));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert_eq!(
+        report
+            .lines()
+            .filter(|l| l.starts_with("unseen: value"))
+            .count(),
+        20
+    );
+    assert!(
+        report.contains("\nunseen: 5 more (--json lists every case)\n"),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("-: 50 ops, 1 key, 25 values; INVALID, 25 anomalies: unseen 25\n"),
+        "{report}"
+    );
+    let out = oracle(&["verify-history", "--json", "-"], Some(&history));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json["anomalies"]["unseen"].as_array().map(Vec::len),
+        Some(25)
+    );
+}
+
+#[test]
 fn bad_input_exits_2_naming_the_file_the_line_and_what_is_wrong() {
     let first =
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["send", "0", 1]]}"#;

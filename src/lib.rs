@@ -1,11 +1,13 @@
 //! # kafka-oracle
 //!
 //! The command-line tool around the model (`models/`) and the property
-//! catalogue (`properties/`): checks, traces, replay.
+//! catalogue (`properties/`): checks, traces, replay, and the judging of
+//! recorded histories.
 
 pub mod broker;
 pub mod cli;
 pub mod conform;
+pub mod history;
 pub mod log;
 pub mod replay;
 pub mod trace;

@@ -12,6 +12,7 @@ mod check;
 mod conform;
 mod properties_file;
 mod replay;
+mod verify_history;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,10 @@ enum Command {
     /// Replay the model's traces on the broker's partition core and report
     /// the first difference of each.
     Conform(conform::ConformArgs),
+    /// Judge a history recorded from a Kafka-compatible system (JSON lines,
+    /// one client operation a line) for lost, duplicated or misordered
+    /// records.
+    VerifyHistory(verify_history::VerifyHistoryArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -49,7 +54,8 @@ pub(crate) fn emit(line: std::fmt::Arguments) {
     }
 }
 
-/// Exit codes: 0 as expected, 1 a verdict differs, 2 bad input.
+/// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
+/// anomaly), 2 bad input.
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
@@ -59,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Conform(args) => conform::run(args),
+        Command::VerifyHistory(args) => verify_history::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,181 @@
+//! What a history can show to be wrong, by Jepsen's names for it (Jepsen's
+//! Kafka workload checker defines them), and which promise of the property
+//! catalogue each case breaks.
+
+use super::op::{Process, Type, Value, F};
+use crate::observation::Offset;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Anomaly {
+    LostWrite,
+    Unseen,
+    Duplicate,
+    PollSkip,
+    NonmonotonicPoll,
+    NonmonotonicSend,
+    InconsistentOffsets,
+    G1a,
+}
+
+impl Anomaly {
+    /// Every anomaly, in the order reports list them.
+    pub const ALL: [Anomaly; 8] = [
+        Anomaly::LostWrite,
+        Anomaly::Unseen,
+        Anomaly::Duplicate,
+        Anomaly::PollSkip,
+        Anomaly::NonmonotonicPoll,
+        Anomaly::NonmonotonicSend,
+        Anomaly::InconsistentOffsets,
+        Anomaly::G1a,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Anomaly::LostWrite => "lost-write",
+            Anomaly::Unseen => "unseen",
+            Anomaly::Duplicate => "duplicate",
+            Anomaly::PollSkip => "poll-skip",
+            Anomaly::NonmonotonicPoll => "nonmonotonic-poll",
+            Anomaly::NonmonotonicSend => "nonmonotonic-send",
+            Anomaly::InconsistentOffsets => "inconsistent-offsets",
+            Anomaly::G1a => "G1a",
+        }
+    }
+
+    pub fn definition(self) -> &'static str {
+        match self {
+            Anomaly::LostWrite => "an acknowledged send at offset o of a key is never polled, although a higher offset of that key was",
+            Anomaly::Unseen => "an acknowledged send is never polled by the end of the history (a lost write is unseen too)",
+            Anomaly::Duplicate => "one value at more than one offset",
+            Anomaly::PollSkip => "a consumer's successive reads of a key jump over an offset that holds a record",
+            Anomaly::NonmonotonicPoll => "a consumer reads an offset at or below one it already read, with no assign, subscribe or crash in between",
+            Anomaly::NonmonotonicSend => "a process's later acknowledged send to a key lands at or below its earlier one",
+            Anomaly::InconsistentOffsets => "two different values observed at one offset of a key",
+            Anomaly::G1a => "a poll returns a value whose send definitely failed (an aborted read)",
+        }
+    }
+
+    /// The properties of the catalogue ([`crate::CATALOGUE`]) a case of this
+    /// anomaly shows broken by the system that recorded the history: the
+    /// same promise, seen from the clients.
+    pub fn witnesses(self) -> &'static [&'static str] {
+        match self {
+            // Read past, so not a slow consumer: the acknowledged record is
+            // gone; under acks=all it was committed (acked_is_committed).
+            Anomaly::LostWrite => &["at_least_once", "committed_never_lost"],
+            // The end of a history is its quiescent state, where the
+            // catalogue judges at_least_once: "acknowledged but never
+            // processed".
+            Anomaly::Unseen => &["at_least_once"],
+            Anomaly::Duplicate => &["no_duplicates"],
+            // The skipped record is never processed by the consumer that
+            // skipped it.
+            Anomaly::PollSkip => &["at_least_once"],
+            // The catalogue judges the group's committed offset
+            // (consumer_offset_monotonic), not a client's fetch position; the
+            // model's consumer never moves its position back.
+            Anomaly::NonmonotonicPoll => &[],
+            // The offset of the earlier acknowledged record was reused: it
+            // was truncated.
+            Anomaly::NonmonotonicSend => &["committed_never_lost"],
+            // Clients see only committed records (below the high watermark),
+            // and one offset of the committed log changed its record.
+            Anomaly::InconsistentOffsets => &["committed_prefix_agrees", "committed_never_lost"],
+            // Kafka without transactions promises nothing about a failed
+            // send (end_to_end_delivery excuses it); Jepsen's clients report
+            // a failure only when the send definitely did not happen.
+            Anomaly::G1a => &[],
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Anomaly> {
+        Anomaly::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// An operation cited as evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct OpRef {
+    /// 1-based line of the history.
+    pub line: u64,
+    /// The operation's `index` field.
+    pub index: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: Type,
+    pub f: F,
+}
+
+impl Serialize for Type {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl Serialize for F {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// One case of an anomaly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub key: String,
+    pub values: Vec<Value>,
+    pub offsets: Vec<Offset>,
+    /// The case in a sentence.
+    pub why: String,
+    /// The fewest operations that show it, in history order.
+    pub ops: Vec<OpRef>,
+}
+
+/// Every case found, by anomaly; serialized as an object with every
+/// anomaly's name, in [`Anomaly::ALL`] order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cases([Vec<Case>; 8]);
+
+impl Cases {
+    pub fn of(&self, anomaly: Anomaly) -> &[Case] {
+        &self.0[anomaly as usize]
+    }
+
+    pub(crate) fn push(&mut self, anomaly: Anomaly, case: Case) {
+        self.0[anomaly as usize].push(case);
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    pub(crate) fn sort(&mut self) {
+        for cases in &mut self.0 {
+            cases.sort_by_key(|c| c.ops.first().map(|op| op.line));
+        }
+    }
+}
+
+impl Serialize for Cases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(Anomaly::ALL.len()))?;
+        for anomaly in Anomaly::ALL {
+            map.serialize_entry(anomaly.name(), self.of(anomaly))?;
+        }
+        map.end()
+    }
+}
+
+/// The verdict on a history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub valid: bool,
+    /// Lines read (operations: invocations and completions).
+    pub ops: u64,
+    pub keys: usize,
+    /// Distinct values sent.
+    pub values: usize,
+    pub anomalies: Cases,
+}

@@ -1,0 +1,707 @@
+//! The streaming judge: it reads a history once, line by line, and keeps
+//! what the clients learned about the logs, never the operations
+//! themselves:
+//!
+//! - per key, every offset seen (acknowledged or polled) with its first
+//!   value and the operation that showed it, and the highest offset polled;
+//! - per value, its send's state (invoked, acknowledged, failed, unknown)
+//!   and operation, the first place it was seen, and whether it was polled;
+//! - per process, its pending invocation and, per key, where it last read
+//!   and where its last acknowledged send landed;
+//! - per gap a consumer read across, the two reads, until the end of the
+//!   history tells whether a record lies in between.
+//!
+//! So memory grows with the distinct offsets, values, processes and gaps,
+//! not with the number of operations. The anomalies that need the whole
+//! history (unseen, lost-write, poll-skip) are judged by [`Checker::finish`].
+//!
+//! A record read again where it was read before (by another consumer, or
+//! after a rewind) changes nothing but the reader's position: it costs a
+//! look at one slot of its key's offsets, not a look-up of its value.
+
+use super::anomaly::{Anomaly, Case, Cases, OpRef, Report};
+use super::dense::DenseMap;
+use super::keys::Keys;
+use super::op::{KeyId, MicroOps, Op, Shape, Type, Value, F};
+use super::parse::LineSeed;
+use super::scan::scan;
+use crate::observation::Offset;
+use serde::de::{DeserializeSeed, Deserializer};
+use std::collections::{HashMap, HashSet};
+
+/// Why a line could not be judged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LineError<E> {
+    /// Not an operation: the parser's error.
+    Parse(E),
+    /// An operation that contradicts the history before it.
+    Invalid(String),
+}
+
+#[derive(Default)]
+pub struct Checker {
+    keys: Keys,
+    mops: MicroOps,
+    clients: DenseMap<Client>,
+    seen: Seen,
+    ops: u64,
+}
+
+/// A process's position in a key: the offset it last read, or where its last
+/// acknowledged send landed.
+#[derive(Clone, Copy)]
+struct Mark {
+    offset: Offset,
+    value: Value,
+    op: OpRef,
+}
+
+#[derive(Default)]
+struct Client {
+    /// The line and `f` of the invocation awaiting its completion.
+    pending: Option<(u64, F)>,
+    /// The values of the pending send, for a completion that omits them.
+    sending: Vec<Value>,
+    /// By key id.
+    read_at: Vec<Option<Mark>>,
+    sent_at: Vec<Option<Mark>>,
+}
+
+fn mark(marks: &mut Vec<Option<Mark>>, key: KeyId) -> &mut Option<Mark> {
+    let i = key as usize;
+    if marks.len() <= i {
+        marks.resize(i + 1, None);
+    }
+    &mut marks[i]
+}
+
+impl Client {
+    /// After a crash, an unknown outcome or a new assignment the client may
+    /// legitimately read from anywhere.
+    fn forget_reads(&mut self) {
+        self.read_at.clear();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Invoked,
+    Acked,
+    Failed,
+    Unknown,
+}
+
+/// The first place a value was seen, and the operation that showed it.
+#[derive(Clone, Copy)]
+struct Place {
+    key: KeyId,
+    offset: Offset,
+    op: OpRef,
+}
+
+struct Sending {
+    /// The key it was sent to.
+    key: KeyId,
+    status: Status,
+    /// The invocation, then the completion.
+    send: OpRef,
+    first: Option<Place>,
+    polled: bool,
+    duplicate_reported: bool,
+    g1a_reported: bool,
+}
+
+/// What one offset of a key was first seen to hold.
+#[derive(Clone, Copy)]
+struct Slot {
+    value: Value,
+    op: OpRef,
+    /// An ok poll returned `value` here.
+    polled: bool,
+}
+
+#[derive(Default)]
+struct KeyLog {
+    offsets: DenseMap<Slot>,
+    polled_to: Option<Mark>,
+}
+
+/// What one sighting of a record adds to what was known.
+enum News {
+    /// Seen at this offset before, and as much (polled, if it is now).
+    Nothing,
+    /// New at this offset, or polled here for the first time.
+    Placed,
+    /// The offset was first seen to hold another value.
+    Conflict(Slot),
+}
+
+impl KeyLog {
+    #[inline]
+    fn see(&mut self, offset: Offset, value: Value, here: OpRef, polled: bool) -> News {
+        let (slot, made) = self.offsets.entry(offset, || Slot {
+            value,
+            op: here,
+            polled,
+        });
+        if slot.value != value {
+            return News::Conflict(*slot);
+        }
+        if made || (polled && !slot.polled) {
+            slot.polled |= polled;
+            return News::Placed;
+        }
+        News::Nothing
+    }
+}
+
+/// What the clients learned, and the cases found so far.
+#[derive(Default)]
+struct Seen {
+    logs: Vec<KeyLog>,
+    /// By value, as u64.
+    values: DenseMap<Sending>,
+    /// (key, from, to) a consumer read across, with the two reads.
+    gaps: HashMap<(KeyId, Offset, Offset), (OpRef, OpRef)>,
+    /// (key, offset, value) already reported as inconsistent.
+    conflicts: HashSet<(KeyId, Offset, Value)>,
+    cases: Cases,
+}
+
+fn in_order(mut ops: Vec<OpRef>) -> Vec<OpRef> {
+    ops.sort_by_key(|op| op.line);
+    ops.dedup_by_key(|op| op.line);
+    ops
+}
+
+impl Checker {
+    pub fn new() -> Checker {
+        Checker::default()
+    }
+
+    /// Reads and judges line number `line` (1-based).
+    pub fn read<'de, D: Deserializer<'de>>(
+        &mut self,
+        line: u64,
+        d: D,
+    ) -> Result<(), LineError<D::Error>> {
+        let seed = LineSeed {
+            keys: &mut self.keys,
+            mops: &mut self.mops,
+        };
+        let op = seed.deserialize(d).map_err(LineError::Parse)?;
+        self.apply(line, op).map_err(LineError::Invalid)
+    }
+
+    /// Reads and judges line number `line` if it is spelled the plain way
+    /// (strings without escapes, integers, only the fields judged): `None`
+    /// leaves it to [`Checker::read`], which reads any spelling and words
+    /// the errors.
+    pub fn read_plain(&mut self, line: u64, text: &[u8]) -> Option<Result<(), String>> {
+        let op = scan(text, &mut self.keys, &mut self.mops)?;
+        Some(self.apply(line, op))
+    }
+
+    fn apply(&mut self, line: u64, op: Op) -> Result<(), String> {
+        check_shape(&op, &self.mops)?;
+        self.ops += 1;
+        let here = OpRef {
+            line,
+            index: op.index,
+            process: op.process,
+            kind: op.kind,
+            f: op.f,
+        };
+        let client = self.clients.entry(op.process.into(), Client::default).0;
+        if op.kind == Type::Invoke {
+            if let Some((at, f)) = client.pending {
+                return Err(format!(
+                    "process {} invokes a {} while its {} invoked at line {at} has not completed",
+                    op.process,
+                    op.f.name(),
+                    f.name()
+                ));
+            }
+            if op.f == F::Send {
+                self.seen
+                    .invoke_send(here, &self.mops, &mut client.sending)?;
+            }
+            client.pending = Some((line, op.f));
+            return Ok(());
+        }
+        let Some((invoked, f)) = client.pending.take() else {
+            return Err(format!(
+                "a completion ({} {}) of process {} without its invocation",
+                op.kind.name(),
+                op.f.name(),
+                op.process
+            ));
+        };
+        if f != op.f {
+            return Err(format!(
+                "process {} completes a {} but invoked a {} at line {invoked}",
+                op.process,
+                op.f.name(),
+                f.name()
+            ));
+        }
+        match op.f {
+            F::Send => self
+                .seen
+                .complete_send(&self.keys, here, invoked, op.shape, &self.mops, client)?,
+            F::Poll if op.kind == Type::Ok => {
+                self.seen.poll(&self.keys, here, &self.mops, client)?
+            }
+            F::Assign | F::Subscribe if op.kind != Type::Fail => client.forget_reads(),
+            F::Crash => client.forget_reads(),
+            _ => {}
+        }
+        if op.kind == Type::Info {
+            client.forget_reads();
+        }
+        Ok(())
+    }
+
+    /// Judges what only the whole history shows, and reports.
+    pub fn finish(mut self) -> Report {
+        self.seen.finish(&self.keys);
+        let cases = self.seen.cases;
+        Report {
+            valid: cases.total() == 0,
+            ops: self.ops,
+            keys: self.keys.len(),
+            values: self.seen.values.len(),
+            anomalies: cases,
+        }
+    }
+}
+
+fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
+    let (kind, f) = (op.kind.name(), op.f.name());
+    let completion = op.kind != Type::Invoke;
+    let fits = match (op.f, op.shape) {
+        // A failed or unknown completion may leave out what was attempted.
+        (F::Send | F::Poll, Shape::Absent) => completion && op.kind != Type::Ok,
+        (F::Send, Shape::MicroOps) => mops.polls == 0,
+        (F::Poll, Shape::MicroOps) => mops.sends.is_empty(),
+        (F::Commit, Shape::Offsets) => true,
+        (F::Assign | F::Subscribe, Shape::Keys | Shape::Empty) => true,
+        (F::Commit | F::Assign | F::Subscribe, Shape::Absent) => completion,
+        (F::Crash, Shape::Absent) => true,
+        _ => false,
+    };
+    if !fits {
+        let wanted = match op.f {
+            F::Send => "a list of [\"send\", key, value] micro-operations",
+            F::Poll => "a list of [\"poll\"] micro-operations",
+            F::Commit => "an object of key to offset",
+            F::Assign | F::Subscribe => "a list of keys",
+            F::Crash => "no value",
+        };
+        return Err(format!("a{} {kind} {f} takes {wanted}", an(kind)));
+    }
+    if op.f == F::Poll && !completion && !mops.records.is_empty() {
+        return Err("an invoked poll has no results yet".to_string());
+    }
+    Ok(())
+}
+
+fn an(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "n"
+    } else {
+        ""
+    }
+}
+
+impl Seen {
+    fn log(&mut self, key: KeyId) -> &mut KeyLog {
+        let i = key as usize;
+        if self.logs.len() <= i {
+            self.logs.resize_with(i + 1, KeyLog::default);
+        }
+        &mut self.logs[i]
+    }
+
+    fn invoke_send(
+        &mut self,
+        here: OpRef,
+        mops: &MicroOps,
+        sending: &mut Vec<Value>,
+    ) -> Result<(), String> {
+        sending.clear();
+        for sent in &mops.sends {
+            let (s, made) = self.values.entry(sent.value as u64, || Sending {
+                key: sent.key,
+                status: Status::Invoked,
+                send: here,
+                first: None,
+                polled: false,
+                duplicate_reported: false,
+                g1a_reported: false,
+            });
+            if !made {
+                return Err(format!(
+                    "value {} is sent twice (already at line {})",
+                    sent.value, s.send.line
+                ));
+            }
+            sending.push(sent.value);
+        }
+        Ok(())
+    }
+
+    fn complete_send(
+        &mut self,
+        keys: &Keys,
+        here: OpRef,
+        invoked: u64,
+        shape: Shape,
+        mops: &MicroOps,
+        client: &mut Client,
+    ) -> Result<(), String> {
+        let status = match here.kind {
+            Type::Ok => Status::Acked,
+            Type::Fail => Status::Failed,
+            Type::Info | Type::Invoke => Status::Unknown,
+        };
+        if shape == Shape::Absent {
+            for &value in &client.sending {
+                self.settle(keys, here, invoked, status, value, None)?;
+            }
+            return Ok(());
+        }
+        for sent in &mops.sends {
+            self.settle(keys, here, invoked, status, sent.value, Some(sent.key))?;
+            if let (Status::Acked, Some(offset)) = (status, sent.offset) {
+                self.place(keys, here, sent.key, offset, sent.value, false)?;
+                let now = Mark {
+                    offset,
+                    value: sent.value,
+                    op: here,
+                };
+                if let Some(before) = mark(&mut client.sent_at, sent.key).replace(now) {
+                    if offset <= before.offset {
+                        let case = nonmonotonic_send(keys, sent.key, before, now);
+                        self.cases.push(Anomaly::NonmonotonicSend, case);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the outcome of one value's send.
+    fn settle(
+        &mut self,
+        keys: &Keys,
+        here: OpRef,
+        invoked: u64,
+        status: Status,
+        value: Value,
+        key: Option<KeyId>,
+    ) -> Result<(), String> {
+        let Some(s) = self
+            .values
+            .get_mut(value as u64)
+            .filter(|s| s.status == Status::Invoked && s.send.line == invoked)
+        else {
+            return Err(format!(
+                "value {value} is not pending in the send invoked at line {invoked}"
+            ));
+        };
+        if let Some(key) = key.filter(|&k| k != s.key) {
+            return Err(format!(
+                "value {value} was sent to key {} but completes on key {}",
+                keys.name(s.key),
+                keys.name(key)
+            ));
+        }
+        s.status = status;
+        s.send = here;
+        if status == Status::Failed && !s.g1a_reported {
+            // Only ok polls and acknowledged sends place a value, and this
+            // one was not acknowledged: a poll returned it.
+            if let Some(polled) = s.first {
+                s.g1a_reported = true;
+                let case = g1a(keys, value, polled, here);
+                self.cases.push(Anomaly::G1a, case);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll(
+        &mut self,
+        keys: &Keys,
+        here: OpRef,
+        mops: &MicroOps,
+        client: &mut Client,
+    ) -> Result<(), String> {
+        for r in &mops.records {
+            let log = self.log(r.key);
+            let news = log.see(r.offset, r.value, here, true);
+            if log.polled_to.is_none_or(|top| top.offset < r.offset) {
+                log.polled_to = Some(Mark {
+                    offset: r.offset,
+                    value: r.value,
+                    op: here,
+                });
+            }
+            if !matches!(news, News::Nothing) {
+                self.learn(keys, here, r.key, r.offset, r.value, true, news)?;
+            }
+            let now = Mark {
+                offset: r.offset,
+                value: r.value,
+                op: here,
+            };
+            let last = mark(&mut client.read_at, r.key);
+            if let Some(before) = last.replace(now) {
+                if r.offset <= before.offset {
+                    let case = nonmonotonic_poll(keys, r.key, before, now);
+                    self.cases.push(Anomaly::NonmonotonicPoll, case);
+                } else if r.offset > before.offset + 1 {
+                    self.gaps
+                        .entry((r.key, before.offset, r.offset))
+                        .or_insert((before.op, here));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `value` is at `offset` of `key`, as `here` (an acknowledgement, or
+    /// an ok poll if `polled`) shows.
+    fn place(
+        &mut self,
+        keys: &Keys,
+        here: OpRef,
+        key: KeyId,
+        offset: Offset,
+        value: Value,
+        polled: bool,
+    ) -> Result<(), String> {
+        match self.log(key).see(offset, value, here, polled) {
+            News::Nothing => Ok(()),
+            news => self.learn(keys, here, key, offset, value, polled, news),
+        }
+    }
+
+    /// What a sighting that was news means for the value, and the cases it
+    /// makes.
+    #[allow(clippy::too_many_arguments)]
+    fn learn(
+        &mut self,
+        keys: &Keys,
+        here: OpRef,
+        key: KeyId,
+        offset: Offset,
+        value: Value,
+        polled: bool,
+        news: News,
+    ) -> Result<(), String> {
+        if let News::Conflict(first) = news {
+            if self.conflicts.insert((key, offset, value)) {
+                let case = inconsistent(keys, key, offset, first, value, here);
+                self.cases.push(Anomaly::InconsistentOffsets, case);
+            }
+        }
+        let Some(s) = self.values.get_mut(value as u64) else {
+            return Err(format!(
+                "value {value} at offset {offset} of key {} was polled but never sent before",
+                keys.name(key)
+            ));
+        };
+        let here_place = Place {
+            key,
+            offset,
+            op: here,
+        };
+        if polled {
+            s.polled = true;
+            if s.status == Status::Failed && !s.g1a_reported {
+                s.g1a_reported = true;
+                let case = g1a(keys, value, here_place, s.send);
+                self.cases.push(Anomaly::G1a, case);
+            }
+        }
+        match s.first {
+            None => s.first = Some(here_place),
+            Some(first) if (first.key, first.offset) != (key, offset) && !s.duplicate_reported => {
+                s.duplicate_reported = true;
+                let case = duplicate(keys, value, first, here_place);
+                self.cases.push(Anomaly::Duplicate, case);
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, keys: &Keys) {
+        for (&(key, from, to), &(before, after)) in &self.gaps {
+            let Some((skipped, slot)) = self
+                .logs
+                .get(key as usize)
+                .and_then(|log| log.offsets.first_in(from + 1..to))
+            else {
+                continue;
+            };
+            self.cases.push(
+                Anomaly::PollSkip,
+                Case {
+                    key: keys.name(key).to_string(),
+                    values: vec![slot.value],
+                    offsets: vec![from, skipped, to],
+                    why: format!(
+                        "process {} read offset {from} of key {}, then offset {to}, skipping offset {skipped} (value {})",
+                        after.process,
+                        keys.name(key),
+                        slot.value
+                    ),
+                    ops: in_order(vec![before, slot.op, after]),
+                },
+            );
+        }
+        for (value, s) in self.values.iter() {
+            let value = value as Value;
+            if s.status != Status::Acked || s.polled {
+                continue;
+            }
+            let name = keys.name(s.key);
+            // Never polled: it was placed, if at all, by its acknowledgement.
+            let Some(at) = s.first else {
+                self.cases.push(
+                    Anomaly::Unseen,
+                    Case {
+                        key: name.to_string(),
+                        values: vec![value],
+                        offsets: vec![],
+                        why: format!("value {value} of key {name} was acknowledged (at no known offset) but never polled"),
+                        ops: vec![s.send],
+                    },
+                );
+                continue;
+            };
+            self.cases.push(
+                Anomaly::Unseen,
+                Case {
+                    key: name.to_string(),
+                    values: vec![value],
+                    offsets: vec![at.offset],
+                    why: format!(
+                        "value {value} was acknowledged at offset {} of key {name} but never polled",
+                        at.offset
+                    ),
+                    ops: vec![s.send],
+                },
+            );
+            let top = self
+                .logs
+                .get(at.key as usize)
+                .and_then(|log| log.polled_to)
+                .filter(|top| top.offset > at.offset);
+            if let Some(top) = top {
+                self.cases.push(
+                    Anomaly::LostWrite,
+                    Case {
+                        key: name.to_string(),
+                        values: vec![value, top.value],
+                        offsets: vec![at.offset, top.offset],
+                        why: format!(
+                            "value {value} was acknowledged at offset {} of key {name} but never polled, though offset {} (value {}) was",
+                            at.offset, top.offset, top.value
+                        ),
+                        ops: in_order(vec![s.send, top.op]),
+                    },
+                );
+            }
+        }
+        self.cases.sort();
+    }
+}
+
+#[cold]
+fn nonmonotonic_send(keys: &Keys, key: KeyId, before: Mark, now: Mark) -> Case {
+    Case {
+        key: keys.name(key).to_string(),
+        values: vec![before.value, now.value],
+        offsets: vec![before.offset, now.offset],
+        why: format!(
+            "process {} sent value {} to offset {} of key {}, then value {} landed at offset {}",
+            now.op.process,
+            before.value,
+            before.offset,
+            keys.name(key),
+            now.value,
+            now.offset
+        ),
+        ops: in_order(vec![before.op, now.op]),
+    }
+}
+
+#[cold]
+fn nonmonotonic_poll(keys: &Keys, key: KeyId, before: Mark, now: Mark) -> Case {
+    Case {
+        key: keys.name(key).to_string(),
+        values: vec![before.value, now.value],
+        offsets: vec![before.offset, now.offset],
+        why: format!(
+            "process {} read offset {} of key {}, then offset {}",
+            now.op.process,
+            before.offset,
+            keys.name(key),
+            now.offset
+        ),
+        ops: in_order(vec![before.op, now.op]),
+    }
+}
+
+#[cold]
+fn inconsistent(
+    keys: &Keys,
+    key: KeyId,
+    offset: Offset,
+    first: Slot,
+    value: Value,
+    here: OpRef,
+) -> Case {
+    Case {
+        key: keys.name(key).to_string(),
+        values: vec![first.value, value],
+        offsets: vec![offset],
+        why: format!(
+            "offset {offset} of key {} holds value {}, then value {value}",
+            keys.name(key),
+            first.value
+        ),
+        ops: in_order(vec![first.op, here]),
+    }
+}
+
+#[cold]
+fn duplicate(keys: &Keys, value: Value, first: Place, then: Place) -> Case {
+    let at = |p: Place| format!("offset {} of key {}", p.offset, keys.name(p.key));
+    Case {
+        key: keys.name(first.key).to_string(),
+        values: vec![value],
+        offsets: vec![first.offset, then.offset],
+        why: format!("value {value} is at {} and at {}", at(first), at(then)),
+        ops: in_order(vec![first.op, then.op]),
+    }
+}
+
+#[cold]
+fn g1a(keys: &Keys, value: Value, polled: Place, failed: OpRef) -> Case {
+    let name = keys.name(polled.key);
+    Case {
+        key: name.to_string(),
+        values: vec![value],
+        offsets: vec![polled.offset],
+        why: format!(
+            "value {value} was polled at offset {} of key {name} although its send failed",
+            polled.offset
+        ),
+        ops: in_order(vec![polled.op, failed]),
+    }
+}

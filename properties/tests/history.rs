@@ -1,0 +1,585 @@
+//! The history judges on hand-made histories: for every anomaly a history
+//! that shows it, flagged with the right name and the lines of its
+//! evidence, and a clean history of the same size that is valid.
+
+use kafka_oracle_properties::history::{Anomaly, Checker, LineError, Report};
+use kafka_oracle_properties::{property, CATALOGUE};
+
+/// Builds a history line by line; `index` is the line's position from 0.
+#[derive(Default)]
+struct History(Vec<String>);
+
+impl History {
+    fn op(&mut self, process: u32, kind: &str, f: &str, value: &str) -> &mut Self {
+        let index = self.0.len();
+        self.0.push(format!(
+            r#"{{"index": {index}, "time": {}, "process": {process}, "type": "{kind}", "f": "{f}", "value": {value}}}"#,
+            index * 10
+        ));
+        self
+    }
+
+    /// Invokes and acknowledges a send of `value` to `key` at `offset`.
+    fn acked(&mut self, p: u32, key: &str, offset: u64, value: i64) -> &mut Self {
+        self.op(
+            p,
+            "invoke",
+            "send",
+            &format!(r#"[["send", "{key}", {value}]]"#),
+        )
+        .op(
+            p,
+            "ok",
+            "send",
+            &format!(r#"[["send", "{key}", [{offset}, {value}]]]"#),
+        )
+    }
+
+    /// Invokes a poll and completes it with `records` of `key`.
+    fn polled(&mut self, p: u32, key: &str, records: &[(u64, i64)]) -> &mut Self {
+        let pairs: Vec<String> = records.iter().map(|(o, v)| format!("[{o}, {v}]")).collect();
+        self.op(p, "invoke", "poll", r#"[["poll"]]"#).op(
+            p,
+            "ok",
+            "poll",
+            &format!(r#"[["poll", {{"{key}": [{}]}}]]"#, pairs.join(", ")),
+        )
+    }
+
+    /// Judged twice, through serde and through the plain-line scanner,
+    /// which must agree.
+    fn judge(&self) -> Report {
+        let (mut serde, mut plain) = (Checker::new(), Checker::new());
+        for (i, line) in self.0.iter().enumerate() {
+            let n = i as u64 + 1;
+            let mut de = serde_json::Deserializer::from_str(line);
+            if let Err(e) = serde.read(n, &mut de) {
+                panic!("line {n}: {e:?}\n{line}");
+            }
+            let scanned = plain.read_plain(n, line.as_bytes());
+            assert_eq!(scanned, Some(Ok(())), "line {n} scanned\n{line}");
+        }
+        let report = serde.finish();
+        assert_eq!(plain.finish(), report, "the scanner and serde agree");
+        report
+    }
+}
+
+/// The anomalies a report flags, by name, each with its cases' evidence
+/// lines.
+fn flagged(report: &Report) -> Vec<(&'static str, Vec<Vec<u64>>)> {
+    Anomaly::ALL
+        .into_iter()
+        .filter(|&a| !report.anomalies.of(a).is_empty())
+        .map(|a| {
+            let lines = report
+                .anomalies
+                .of(a)
+                .iter()
+                .map(|c| c.ops.iter().map(|op| op.line).collect())
+                .collect();
+            (a.name(), lines)
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_flags(bad: &History, clean: &History, expected: &[(&str, &[&[u64]])]) {
+    assert_eq!(
+        bad.0.len(),
+        clean.0.len(),
+        "the clean history has the same size"
+    );
+    let report = bad.judge();
+    let expected: Vec<(&str, Vec<Vec<u64>>)> = expected
+        .iter()
+        .map(|(name, cases)| (*name, cases.iter().map(|c| c.to_vec()).collect()))
+        .collect();
+    assert_eq!(flagged(&report), expected, "{report:#?}");
+    assert!(!report.valid);
+    let report = clean.judge();
+    assert!(report.valid, "the clean history is valid: {report:#?}");
+    assert_eq!(report.ops, clean.0.len() as u64);
+}
+
+#[test]
+fn lost_write_an_acknowledged_record_below_one_polled() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(1, 2)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)]);
+    // A lost write is never polled, so it is unseen too.
+    assert_flags(
+        &bad,
+        &clean,
+        &[("lost-write", &[&[2, 6]]), ("unseen", &[&[2]])],
+    );
+    let report = bad.judge();
+    let case = &report.anomalies.of(Anomaly::LostWrite)[0];
+    assert_eq!(
+        (case.key.as_str(), &case.values, &case.offsets),
+        ("0", &vec![1, 2], &vec![0, 1])
+    );
+    assert_eq!(case.ops[0].index, 1, "the index field is reported");
+}
+
+#[test]
+fn unseen_an_acknowledged_record_never_polled() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)]);
+    assert_flags(&bad, &clean, &[("unseen", &[&[4]])]);
+}
+
+#[test]
+fn unseen_with_no_offset_known() {
+    let mut bad = History::default();
+    bad.op(0, "invoke", "send", r#"[["send", "0", 1]]"#).op(
+        0,
+        "ok",
+        "send",
+        r#"[["send", "0", [null, 1]]]"#,
+    );
+    let mut clean = History::default();
+    clean
+        .op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "info", "send", "null");
+    assert_flags(&bad, &clean, &[("unseen", &[&[2]])]);
+}
+
+#[test]
+fn duplicate_one_value_at_two_offsets() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 1, 1).polled(1, "0", &[(0, 1), (1, 1)]);
+    let mut clean = History::default();
+    clean.acked(0, "0", 0, 1).polled(1, "0", &[(0, 1)]);
+    assert_flags(&bad, &clean, &[("duplicate", &[&[2, 4]])]);
+}
+
+#[test]
+fn duplicate_across_keys() {
+    let mut bad = History::default();
+    bad.acked(0, "a", 0, 1)
+        .polled(1, "b", &[(0, 1)])
+        .polled(1, "a", &[(0, 1)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "a", 0, 1)
+        .polled(1, "a", &[(0, 1)])
+        .polled(2, "a", &[(0, 1)]);
+    assert_flags(&bad, &clean, &[("duplicate", &[&[2, 4]])]);
+}
+
+#[test]
+fn poll_skip_a_consumer_jumps_over_a_record() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .acked(0, "0", 2, 3)
+        .polled(1, "0", &[(0, 1)])
+        .polled(1, "0", &[(2, 3)])
+        .polled(2, "0", &[(0, 1), (1, 2), (2, 3)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .acked(0, "0", 2, 3)
+        .polled(1, "0", &[(0, 1)])
+        .polled(1, "0", &[(1, 2), (2, 3)])
+        .polled(2, "0", &[(0, 1), (1, 2), (2, 3)]);
+    // The two polls of process 1, and the acknowledgement of offset 1.
+    assert_flags(&bad, &clean, &[("poll-skip", &[&[4, 8, 10]])]);
+}
+
+#[test]
+fn poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .acked(0, "0", 5, 3)
+        .polled(1, "0", &[(0, 1), (5, 3)])
+        .polled(2, "0", &[(0, 1), (1, 2), (5, 3)]);
+    // Offsets 2 to 4 hold nothing anyone saw (a transaction marker, say).
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .acked(0, "0", 5, 3)
+        .polled(1, "0", &[(0, 1), (1, 2), (5, 3)])
+        .polled(2, "0", &[(0, 1), (1, 2), (5, 3)]);
+    // One poll shows both reads; the acknowledgement shows offset 1.
+    assert_flags(&bad, &clean, &[("poll-skip", &[&[4, 8]])]);
+}
+
+#[test]
+fn nonmonotonic_poll_a_consumer_reads_back() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)])
+        .polled(1, "0", &[(1, 2)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1)])
+        .polled(1, "0", &[(1, 2)]);
+    assert_flags(&bad, &clean, &[("nonmonotonic-poll", &[&[6, 8]])]);
+}
+
+#[test]
+fn a_consumer_may_read_back_after_assign_subscribe_crash_or_an_unknown_outcome() {
+    for (f, kind, value) in [
+        ("assign", "ok", r#"["0"]"#),
+        ("subscribe", "ok", r#"["0"]"#),
+        ("crash", "info", "null"),
+        ("commit", "info", r#"{"0": 1}"#),
+    ] {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .polled(1, "0", &[(0, 1)])
+            .op(1, "invoke", f, value)
+            .op(1, kind, f, "null")
+            .polled(1, "0", &[(0, 1)]);
+        assert!(h.judge().valid, "after {kind} {f}: {:#?}", h.judge());
+    }
+    let mut failed_assign = History::default();
+    failed_assign
+        .acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1)])
+        .op(1, "invoke", "assign", r#"["0"]"#)
+        .op(1, "fail", "assign", "null")
+        .polled(1, "0", &[(0, 1)]);
+    let report = failed_assign.judge();
+    assert_eq!(
+        flagged(&report),
+        vec![("nonmonotonic-poll", vec![vec![4, 8]])]
+    );
+}
+
+#[test]
+fn nonmonotonic_send_a_later_send_lands_lower() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 1, 1)
+        .acked(0, "0", 0, 2)
+        .polled(1, "0", &[(0, 2), (1, 1)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)]);
+    assert_flags(&bad, &clean, &[("nonmonotonic-send", &[&[2, 4]])]);
+}
+
+#[test]
+fn inconsistent_offsets_two_values_at_one_offset() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(3, "0", 0, 2)
+        .polled(1, "0", &[(0, 1)])
+        .polled(2, "0", &[(0, 2)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(3, "0", 1, 2)
+        .polled(1, "0", &[(0, 1)])
+        .polled(2, "0", &[(1, 2)]);
+    // Reported once, by the first two operations that disagree.
+    assert_flags(&bad, &clean, &[("inconsistent-offsets", &[&[2, 4]])]);
+}
+
+#[test]
+fn g1a_a_failed_send_is_polled() {
+    let mut bad = History::default();
+    bad.op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "fail", "send", r#"[["send", "0", 1]]"#)
+        .polled(1, "0", &[(0, 1)]);
+    let mut clean = History::default();
+    clean
+        .op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "ok", "send", r#"[["send", "0", [0, 1]]]"#)
+        .polled(1, "0", &[(0, 1)]);
+    assert_flags(&bad, &clean, &[("G1a", &[&[2, 4]])]);
+}
+
+#[test]
+fn g1a_when_the_failure_is_reported_after_the_poll() {
+    let mut bad = History::default();
+    bad.op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .polled(1, "0", &[(0, 1)])
+        .op(0, "fail", "send", "null");
+    let mut clean = History::default();
+    clean
+        .op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .polled(1, "0", &[(0, 1)])
+        .op(0, "info", "send", "null");
+    assert_flags(&bad, &clean, &[("G1a", &[&[3, 4]])]);
+}
+
+#[test]
+fn integer_keys_are_the_keys_their_digits_spell() {
+    let mut h = History::default();
+    h.op(0, "invoke", "send", r#"[["send", 7, 1]]"#)
+        .op(0, "ok", "send", r#"[["send", 7, [0, 1]]]"#)
+        .polled(1, "7", &[(0, 1)]);
+    let report = h.judge();
+    assert!(report.valid, "{report:#?}");
+    assert_eq!(report.keys, 1);
+}
+
+#[test]
+fn a_clean_history_with_every_kind_of_operation_is_valid() {
+    let mut h = History::default();
+    h.op(1, "invoke", "assign", r#"["0", "1"]"#)
+        .op(1, "ok", "assign", r#"["0", "1"]"#)
+        .op(
+            0,
+            "invoke",
+            "send",
+            r#"[["send", "0", 1], ["send", "1", 2]]"#,
+        )
+        .op(
+            0,
+            "ok",
+            "send",
+            r#"[["send", "0", [0, 1]], ["send", "1", [0, 2]]]"#,
+        )
+        .op(0, "invoke", "send", r#"[["send", "0", 3]]"#)
+        .op(0, "info", "send", r#"[["send", "0", 3]]"#)
+        .op(1, "invoke", "poll", r#"[["poll"]]"#)
+        .op(
+            1,
+            "ok",
+            "poll",
+            r#"[["poll", {"0": [[0, 1], [1, 3]], "1": [[0, 2]]}]]"#,
+        )
+        .op(1, "invoke", "commit", r#"{"0": 2, "1": 1}"#)
+        .op(1, "ok", "commit", r#"{"0": 2, "1": 1}"#)
+        .op(2, "invoke", "subscribe", r#"["0"]"#)
+        .op(2, "ok", "subscribe", r#"["0"]"#)
+        .op(2, "invoke", "crash", "null")
+        .op(2, "info", "crash", "null");
+    let report = h.judge();
+    assert!(report.valid, "{report:#?}");
+    assert_eq!((report.ops, report.keys, report.values), (14, 2, 3));
+}
+
+/// The error a line gets, as a string.
+fn error(lines: &[&str]) -> String {
+    let mut checker = Checker::new();
+    for (i, line) in lines.iter().enumerate() {
+        let mut de = serde_json::Deserializer::from_str(line);
+        match checker.read(i as u64 + 1, &mut de) {
+            Ok(()) => {}
+            Err(LineError::Parse(e)) => return e.to_string(),
+            Err(LineError::Invalid(message)) => return message,
+        }
+    }
+    panic!("no error in {lines:?}");
+}
+
+#[test]
+fn a_line_that_contradicts_the_history_is_refused() {
+    let send =
+        r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["send", "0", 1]]}"#;
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                r#"{"index": 0, "process": 0, "type": "ok", "f": "send", "value": [["send", "0", [0, 1]]]}"#,
+            ],
+            "a completion (ok send) of process 0 without its invocation",
+        ),
+        (
+            &[send, send],
+            "process 0 invokes a send while its send invoked at line 1",
+        ),
+        (
+            &[
+                send,
+                r#"{"index": 1, "process": 1, "type": "invoke", "f": "send", "value": [["send", "0", 1]]}"#,
+            ],
+            "value 1 is sent twice",
+        ),
+        (
+            &[
+                send,
+                r#"{"index": 1, "process": 0, "type": "ok", "f": "poll", "value": [["poll", {}]]}"#,
+            ],
+            "process 0 completes a poll but invoked a send at line 1",
+        ),
+        (
+            &[
+                send,
+                r#"{"index": 1, "process": 0, "type": "ok", "f": "send", "value": [["send", "0", [0, 2]]]}"#,
+            ],
+            "value 2 is not pending in the send invoked at line 1",
+        ),
+        (
+            &[
+                send,
+                r#"{"index": 1, "process": 0, "type": "ok", "f": "send", "value": [["send", "9", [0, 1]]]}"#,
+            ],
+            "value 1 was sent to key 0 but completes on key 9",
+        ),
+        (
+            &[
+                r#"{"index": 0, "process": 1, "type": "invoke", "f": "poll", "value": [["poll"]]}"#,
+                r#"{"index": 1, "process": 1, "type": "ok", "f": "poll", "value": [["poll", {"0": [[0, 5]]}]]}"#,
+            ],
+            "value 5 at offset 0 of key 0 was polled but never sent before",
+        ),
+        (
+            &[r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["poll"]]}"#],
+            "an invoke send takes a list of [\"send\", key, value] micro-operations",
+        ),
+        (
+            &[
+                send,
+                r#"{"index": 1, "process": 0, "type": "ok", "f": "send", "value": null}"#,
+            ],
+            "an ok send takes",
+        ),
+        (
+            &[
+                r#"{"index": 0, "process": 0, "type": "invoke", "f": "poll", "value": [["poll", {"0": [[0, 1]]}]]}"#,
+            ],
+            "an invoked poll has no results yet",
+        ),
+        (
+            &[r#"{"index": 0, "process": 0, "type": "invoke", "f": "crash", "value": ["0"]}"#],
+            "an invoke crash takes no value",
+        ),
+    ];
+    for (lines, expected) in cases {
+        let got = error(lines);
+        assert!(
+            got.contains(expected),
+            "{lines:?}: {got:?} lacks {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn a_line_that_is_not_an_operation_is_refused() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"index": 0, "process": 0, "type": "invok", "f": "send"}"#,
+            "unknown type \"invok\"",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "invoke", "f": "sned"}"#,
+            "unknown f \"sned\"",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "invoke"}"#,
+            "missing field `f`",
+        ),
+        (
+            r#"{"process": 0, "type": "invoke", "f": "crash"}"#,
+            "missing field `index`",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "f": "crash"}"#,
+            "missing field `type`",
+        ),
+        (
+            r#"{"index": 0, "type": "invoke", "f": "crash"}"#,
+            "missing field `process`",
+        ),
+        (
+            r#"{"index": 0, "index": 1, "process": 0, "type": "invoke", "f": "crash"}"#,
+            "duplicate field `index`",
+        ),
+        (
+            r#"{"index": 0, "process": -1, "type": "invoke", "f": "crash"}"#,
+            "process: invalid value",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["snd", "0", 1]]}"#,
+            "unknown micro-operation \"snd\"",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["send", "0"]]}"#,
+            "value: invalid length 2",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "invoke", "f": "send", "value": [["send", "0", 1.5]]}"#,
+            "value: invalid type: floating point",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "ok", "f": "poll", "value": [["poll", {"0": [[-1, 1]]}]]}"#,
+            "value: invalid value: integer `-1`",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "ok", "f": "poll", "value": [["poll", {"0": [[1, 1, 1]]}]]}"#,
+            "value: invalid length 3",
+        ),
+        (
+            r#"{"index": 0, "process": 0, "type": "ok", "f": "poll", "value": [[]]}"#,
+            "an empty micro-operation",
+        ),
+        (r#"[1, 2]"#, "invalid type: sequence, expected an operation"),
+    ];
+    for (line, expected) in cases {
+        let got = error(&[line]);
+        assert!(got.contains(expected), "{line}: {got:?} lacks {expected:?}");
+    }
+}
+
+#[test]
+fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
+    let mut names: Vec<&str> = Anomaly::ALL.iter().map(|a| a.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "lost-write",
+            "unseen",
+            "duplicate",
+            "poll-skip",
+            "nonmonotonic-poll",
+            "nonmonotonic-send",
+            "inconsistent-offsets",
+            "G1a"
+        ]
+    );
+    names.dedup();
+    assert_eq!(names.len(), 8);
+    for a in Anomaly::ALL {
+        assert_eq!(Anomaly::from_name(a.name()), Some(a));
+        assert!(!a.definition().is_empty());
+        for w in a.witnesses() {
+            assert!(
+                property(w).is_some(),
+                "{} witnesses {w}, not in the catalogue",
+                a.name()
+            );
+        }
+    }
+    assert_eq!(Anomaly::from_name("lost_write"), None);
+    // The promises a history shows directly are each witnessed.
+    for promise in [
+        "at_least_once",
+        "no_duplicates",
+        "committed_never_lost",
+        "committed_prefix_agrees",
+    ] {
+        assert!(CATALOGUE.iter().any(|p| p.name == promise));
+        assert!(
+            Anomaly::ALL
+                .iter()
+                .any(|a| a.witnesses().contains(&promise)),
+            "no anomaly witnesses {promise}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! `kafka-oracle verify-history FILE`: judge a recorded history.
+
+use crate::history::verify;
+use clap::Args;
+use kafka_oracle_properties::history::{Anomaly, Case, Report};
+use std::fs::File;
+use std::io::BufReader;
+
+#[derive(Args)]
+pub struct VerifyHistoryArgs {
+    /// The history: JSON lines, one operation a line ("-" reads stdin).
+    file: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The human report lists this many cases of each anomaly; --json all.
+const SHOWN: usize = 20;
+
+pub fn run(args: VerifyHistoryArgs) -> Result<u8, String> {
+    let path = &args.file;
+    let verdict = if path == "-" {
+        verify(std::io::stdin().lock())
+    } else {
+        let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+        verify(BufReader::with_capacity(1 << 16, file))
+    };
+    let report = verdict.map_err(|e| e.in_file(path))?;
+    if args.json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print_report(path, &report);
+    }
+    Ok(if report.valid {
+        0
+    } else {
+        super::EXIT_MISMATCH
+    })
+}
+
+fn print_report(path: &str, report: &Report) {
+    for anomaly in Anomaly::ALL {
+        let cases = report.anomalies.of(anomaly);
+        for case in cases.iter().take(SHOWN) {
+            say!("{}: {}", anomaly.name(), describe(case));
+        }
+        if cases.len() > SHOWN {
+            say!(
+                "{}: {} more (--json lists every case)",
+                anomaly.name(),
+                cases.len() - SHOWN
+            );
+        }
+    }
+    let counts: Vec<String> = Anomaly::ALL
+        .iter()
+        .map(|&a| (a, report.anomalies.of(a).len()))
+        .filter(|&(_, n)| n > 0)
+        .map(|(a, n)| format!("{} {n}", a.name()))
+        .collect();
+    let verdict = if report.valid {
+        "valid".to_string()
+    } else {
+        let total = report.anomalies.total() as u64;
+        format!(
+            "INVALID, {}: {}",
+            count(total, "anomaly", "anomalies"),
+            counts.join(", ")
+        )
+    };
+    say!(
+        "{path}: {}, {}, {}; {verdict}",
+        count(report.ops, "op", "ops"),
+        count(report.keys as u64, "key", "keys"),
+        count(report.values as u64, "value", "values")
+    );
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn describe(case: &Case) -> String {
+    let ops: Vec<String> = case
+        .ops
+        .iter()
+        .map(|op| {
+            format!(
+                "line {} (index {}, process {} {} {})",
+                op.line,
+                op.index,
+                op.process,
+                op.kind.name(),
+                op.f.name()
+            )
+        })
+        .collect();
+    format!("{}; see {}", case.why, ops.join(", "))
+}

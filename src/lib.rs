@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod controller;
 pub mod log;
 pub mod replay;
 pub mod trace;

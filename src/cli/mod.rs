@@ -8,6 +8,7 @@ macro_rules! say {
     };
 }
 
+mod broker;
 mod check;
 mod controller;
 mod properties_file;
@@ -34,6 +35,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run the controller: broker sessions, leader elections, ISR changes.
     Controller(controller::ControllerArgs),
+    /// Run a broker: Kafka's wire protocol for clients, replication by
+    /// fetching from leaders, decisions from the controller.
+    Broker(broker::BrokerArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -121,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Broker(args) => broker::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,6 +10,7 @@ macro_rules! say {
 
 mod broker;
 mod check;
+mod cluster;
 mod controller;
 mod properties_file;
 mod replay;
@@ -38,6 +39,9 @@ enum Command {
     /// Run a broker: Kafka's wire protocol for clients, replication by
     /// fetching from leaders, decisions from the controller.
     Broker(broker::BrokerArgs),
+    /// Run a controller and N brokers on loopback ports until Ctrl-C: the
+    /// quickest way to a cluster to point a Kafka client at.
+    Cluster(cluster::ClusterArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -126,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Broker(args) => broker::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,10 +3,12 @@
 //! and [`node`] (a broker's partitions, metadata and client APIs), so that
 //! the conformance harness can drive them step by step against the model.
 //! [`wire`] is Kafka's framing and codecs, [`replication`] the follower's
-//! Fetch, [`server`] the tokio process around the node.
+//! Fetch, [`group`] consumer-group membership (sans-IO too), [`server`]
+//! the tokio process around the node.
 
 pub mod client;
 pub mod config;
+pub mod group;
 pub mod node;
 pub mod partition;
 pub mod producers;

@@ -6,17 +6,21 @@
 //! waiting for acks=all) and, if any log moved, waking parked fetches.
 
 use super::client::Connection;
-use super::node::{Node, Output, ProduceOutcome, ReplicaAnswer, StorageError, TopicPartition};
+use super::node::{
+    GroupOutcome, Node, Output, ProduceOutcome, ReplicaAnswer, StorageError, TopicPartition,
+};
 use super::partition::{BrokerId, ReplicaFetch};
 use super::replication;
 use super::wire::{self, Framed, Refusal, Request, Response};
+
+mod offsets;
 use crate::controller::protocol::{self, CreateTopicResult, NewTopic, ToBroker, ToController};
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId as WireBrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
-    FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceResponse, TopicName,
+    FetchResponse, ListOffsetsRequest, ListOffsetsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeSet, HashMap};
@@ -36,8 +40,8 @@ const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Heartbeats before the controller says how often (a third of its
 /// session timeout).
 const HEARTBEAT_DEFAULT: Duration = Duration::from_millis(1_000);
-/// Controller answers to CreateTopics wait at most this long.
-const CREATE_TOPICS_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Controller answers a client waits for wait at most this long.
+const CONTROLLER_WAIT_MAX: Duration = Duration::from_secs(30);
 
 pub fn now_ms() -> u64 {
     crate::controller::server::now_ms()
@@ -45,8 +49,11 @@ pub fn now_ms() -> u64 {
 
 struct Shared {
     node: Node,
-    /// acks=all produces waiting for their answer.
-    waiters: HashMap<u64, oneshot::Sender<ProduceResponse>>,
+    /// Requests waiting for their answer: acks=all produces, JoinGroup,
+    /// SyncGroup.
+    waiters: HashMap<u64, oneshot::Sender<Response>>,
+    /// Answers that came before their waiter registered.
+    answered: HashMap<u64, Response>,
     /// Where the logs were, to tell whether parked fetches should look again.
     progress: u64,
 }
@@ -56,8 +63,9 @@ pub struct Broker {
     /// Woken when a log end or high watermark moves.
     progress: Notify,
     to_controller: mpsc::UnboundedSender<ToController>,
-    creates: Mutex<HashMap<u64, oneshot::Sender<Vec<CreateTopicResult>>>>,
-    next_create: AtomicU64,
+    /// Requests to the controller a client waits on, by request id.
+    asked: Mutex<HashMap<u64, oneshot::Sender<ToBroker>>>,
+    next_ask: AtomicU64,
     fetchers: Mutex<BTreeSet<BrokerId>>,
 }
 
@@ -77,14 +85,15 @@ pub async fn run(
         shared: Mutex::new(Shared {
             node,
             waiters: HashMap::new(),
+            answered: HashMap::new(),
             progress: 0,
         }),
         progress: Notify::new(),
         to_controller,
-        creates: Mutex::new(HashMap::new()),
-        // Request ids of the broker's own CreateTopics start high, apart
-        // from the node's auto-creations.
-        next_create: AtomicU64::new(1 << 62),
+        asked: Mutex::new(HashMap::new()),
+        // These request ids start high, apart from the node's own
+        // (auto-creations).
+        next_ask: AtomicU64::new(1 << 62),
         fetchers: Mutex::new(BTreeSet::new()),
     });
     tokio::spawn(controller_session(
@@ -124,6 +133,41 @@ fn fatal(e: StorageError) -> ! {
 }
 
 impl Broker {
+    /// The answer to a request the node said it answers later. The waiter
+    /// is registered before the node runs again, so the answer cannot pass
+    /// it by; `None` if the node dropped the request (shutdown).
+    async fn answer(&self, request: u64) -> Option<Response> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut shared = lock(&self.shared);
+            match shared.answered.remove(&request) {
+                Some(response) => return Some(response),
+                None => shared.waiters.insert(request, tx),
+            };
+        }
+        rx.await.ok()
+    }
+
+    /// Sends the controller a request a client waits on, and waits for its
+    /// answer (at most `wait`, and [`CONTROLLER_WAIT_MAX`]).
+    async fn ask_controller(
+        &self,
+        wait: Duration,
+        message: impl FnOnce(u64) -> ToController,
+    ) -> Option<ToBroker> {
+        let request_id = self.next_ask.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.asked).insert(request_id, tx);
+        let _ = self.to_controller.send(message(request_id));
+        match tokio::time::timeout(wait.min(CONTROLLER_WAIT_MAX), rx).await {
+            Ok(Ok(answer)) => Some(answer),
+            _ => {
+                lock(&self.asked).remove(&request_id);
+                None
+            }
+        }
+    }
+
     /// Runs `f` on the node, then routes its outputs.
     fn with_node<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
         let mut shared = lock(&self.shared);
@@ -134,9 +178,16 @@ impl Broker {
                     // The session task holds the receiver for the process's life.
                     let _ = self.to_controller.send(message);
                 }
-                Output::Produced { request, response } => {
-                    if let Some(waiter) = shared.waiters.remove(&request) {
-                        let _ = waiter.send(response);
+                Output::Answer { request, response } => {
+                    match shared.waiters.remove(&request) {
+                        Some(waiter) => {
+                            let _ = waiter.send(response);
+                        }
+                        // Answered within the call that made it wait: kept
+                        // for the waiter that registers next.
+                        None => {
+                            shared.answered.insert(request, response);
+                        }
                     }
                 }
             }
@@ -211,7 +262,7 @@ async fn handle(broker: &Broker, framed: Framed) -> Option<Response> {
         Request::Metadata(r) => {
             Response::Metadata(broker.with_node(|s| s.node.metadata(&r, version, now)))
         }
-        Request::Produce(r) => Response::Produce(produce(broker, r).await?),
+        Request::Produce(r) => produce(broker, r).await?,
         Request::Fetch(r) => Response::Fetch(fetch(broker, &r).await),
         Request::ListOffsets(r) => {
             Response::ListOffsets(broker.with_node(|s| s.node.list_offsets(&r)))
@@ -225,26 +276,47 @@ async fn handle(broker: &Broker, framed: Framed) -> Option<Response> {
                 .unwrap_or_else(|e| fatal(StorageError(e))),
         ),
         Request::CreateTopics(r) => Response::CreateTopics(create_topics(broker, r).await),
+        Request::FindCoordinator(r) => {
+            Response::FindCoordinator(broker.with_node(|s| s.node.find_coordinator(&r, version)))
+        }
+        Request::JoinGroup(r) => {
+            let client_id = framed.client_id;
+            let outcome = broker.with_node(|s| s.node.join_group(r, &client_id, now));
+            wait_for(broker, outcome).await?
+        }
+        Request::SyncGroup(r) => {
+            let outcome = broker.with_node(|s| s.node.sync_group(r, now));
+            wait_for(broker, outcome).await?
+        }
+        Request::Heartbeat(r) => {
+            Response::Heartbeat(broker.with_node(|s| s.node.heartbeat(&r, now)))
+        }
+        Request::LeaveGroup(r) => {
+            Response::LeaveGroup(broker.with_node(|s| s.node.leave_group(&r, version, now)))
+        }
+        Request::OffsetCommit(r) => Response::OffsetCommit(offsets::commit(broker, r).await),
+        Request::OffsetFetch(r) => Response::OffsetFetch(offsets::fetch(broker, r, version).await),
     })
+}
+
+/// A group request's answer: now, or when the group gets there.
+async fn wait_for(broker: &Broker, outcome: GroupOutcome) -> Option<Response> {
+    match outcome {
+        GroupOutcome::Now(response) => Some(response),
+        GroupOutcome::Wait(id) => broker.answer(id).await,
+    }
 }
 
 async fn produce(
     broker: &Broker,
     request: kafka_protocol::messages::ProduceRequest,
-) -> Option<ProduceResponse> {
-    let waiting = broker.with_node(|s| match s.node.produce(request, now_ms()) {
-        ProduceOutcome::Now(response) => Ok(Some(response)),
-        ProduceOutcome::Nothing => Ok(None),
-        ProduceOutcome::Wait(id) => {
-            let (tx, rx) = oneshot::channel();
-            s.waiters.insert(id, tx);
-            Err(rx)
-        }
-    });
-    match waiting {
-        Ok(answer) => answer,
+) -> Option<Response> {
+    let outcome = broker.with_node(|s| s.node.produce(request, now_ms()));
+    match outcome {
+        ProduceOutcome::Now(response) => Some(Response::Produce(response)),
+        ProduceOutcome::Nothing => None,
         // The partition answers every wait: done, failed, or timed out.
-        Err(rx) => rx.await.ok(),
+        ProduceOutcome::Wait(id) => broker.answer(id).await,
     }
 }
 
@@ -312,26 +384,23 @@ async fn create_topics(broker: &Broker, request: CreateTopicsRequest) -> CreateT
         return response;
     }
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-    let request_id = broker.next_create.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = oneshot::channel();
-    lock(&broker.creates).insert(request_id, tx);
-    let _ = broker
-        .to_controller
-        .send(ToController::CreateTopics { request_id, topics });
-    let wait = Duration::from_millis(request.timeout_ms.max(0) as u64).min(CREATE_TOPICS_WAIT_MAX);
-    let results = match tokio::time::timeout(wait, rx).await {
-        Ok(Ok(results)) => results,
-        _ => {
-            lock(&broker.creates).remove(&request_id);
-            names
-                .into_iter()
-                .map(|name| CreateTopicResult {
-                    name,
-                    error_code: super::node::errors::REQUEST_TIMED_OUT,
-                    message: Some("the controller did not answer in time".into()),
-                })
-                .collect()
-        }
+    let wait = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let answer = broker
+        .ask_controller(wait, |request_id| ToController::CreateTopics {
+            request_id,
+            topics,
+        })
+        .await;
+    let results = match answer {
+        Some(ToBroker::CreateTopicsResult { results, .. }) => results,
+        _ => names
+            .into_iter()
+            .map(|name| CreateTopicResult {
+                name,
+                error_code: super::node::errors::REQUEST_TIMED_OUT,
+                message: Some("the controller did not answer in time".into()),
+            })
+            .collect(),
     };
     for result in results {
         let mut r = CreatableTopicResult::default();
@@ -426,16 +495,13 @@ fn from_controller(
     message: ToBroker,
     unanswered: &mut HashMap<TopicPartition, ToController>,
 ) {
-    match message {
-        ToBroker::CreateTopicsResult {
-            request_id,
-            results,
-        } => {
-            if let Some(waiter) = lock(&broker.creates).remove(&request_id) {
-                let _ = waiter.send(results);
+    match message.request_id() {
+        Some(request_id) => {
+            if let Some(waiter) = lock(&broker.asked).remove(&request_id) {
+                let _ = waiter.send(message);
             }
         }
-        message => {
+        None => {
             if let ToBroker::AlterIsrResult {
                 topic, partition, ..
             } = &message

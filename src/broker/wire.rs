@@ -24,6 +24,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 4),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::JoinGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Heartbeat, 0, 3),
+    (ApiKey::LeaveGroup, 0, 3),
+    (ApiKey::OffsetCommit, 2, 7),
+    (ApiKey::OffsetFetch, 1, 7),
 ];
 
 const UNSUPPORTED_VERSION: i16 = 35;
@@ -57,6 +64,13 @@ pub enum Request {
     CreateTopics(CreateTopicsRequest),
     InitProducerId(InitProducerIdRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
 }
 
 #[derive(Debug)]
@@ -69,6 +83,13 @@ pub enum Response {
     CreateTopics(CreateTopicsResponse),
     InitProducerId(InitProducerIdResponse),
     OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
 }
 
 /// A request with what its response needs.
@@ -77,6 +98,7 @@ pub struct Framed {
     pub api: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
+    pub client_id: String,
     pub request: Request,
 }
 
@@ -130,6 +152,7 @@ pub fn decode(frame: Bytes) -> Result<Framed, Refusal> {
         api,
         version,
         correlation_id: header.correlation_id,
+        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         request,
     })
 }
@@ -147,6 +170,13 @@ fn decode_body(api: ApiKey, version: i16, buf: &mut Bytes) -> Result<Request, St
         ApiKey::CreateTopics => Request::CreateTopics(body(buf, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(body(buf, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(body(buf, version)?),
+        ApiKey::FindCoordinator => Request::FindCoordinator(body(buf, version)?),
+        ApiKey::JoinGroup => Request::JoinGroup(body(buf, version)?),
+        ApiKey::SyncGroup => Request::SyncGroup(body(buf, version)?),
+        ApiKey::Heartbeat => Request::Heartbeat(body(buf, version)?),
+        ApiKey::LeaveGroup => Request::LeaveGroup(body(buf, version)?),
+        ApiKey::OffsetCommit => Request::OffsetCommit(body(buf, version)?),
+        ApiKey::OffsetFetch => Request::OffsetFetch(body(buf, version)?),
         other => return Err(format!("{other:?} is not implemented")),
     })
 }
@@ -174,6 +204,13 @@ pub fn encode(
         Response::CreateTopics(r) => r.encode(&mut buf, version),
         Response::InitProducerId(r) => r.encode(&mut buf, version),
         Response::OffsetForLeaderEpoch(r) => r.encode(&mut buf, version),
+        Response::FindCoordinator(r) => r.encode(&mut buf, version),
+        Response::JoinGroup(r) => r.encode(&mut buf, version),
+        Response::SyncGroup(r) => r.encode(&mut buf, version),
+        Response::Heartbeat(r) => r.encode(&mut buf, version),
+        Response::LeaveGroup(r) => r.encode(&mut buf, version),
+        Response::OffsetCommit(r) => r.encode(&mut buf, version),
+        Response::OffsetFetch(r) => r.encode(&mut buf, version),
     };
     encoded.map_err(|e| format!("cannot encode a {api:?} v{version} response: {e}"))?;
     let size = i32::try_from(buf.len() - 4).map_err(|_| "a response over 2 GiB".to_string())?;

@@ -39,6 +39,27 @@ pub enum ToController {
         request_id: u64,
         topics: Vec<NewTopic>,
     },
+    /// A consumer group's committed offsets, kept by the controller as
+    /// ZooKeeper kept them before `__consumer_offsets`.
+    CommitOffsets {
+        request_id: u64,
+        group: String,
+        offsets: Vec<CommittedOffset>,
+    },
+    /// A group's committed offsets: of these partitions, or all of them.
+    FetchOffsets {
+        request_id: u64,
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub metadata: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +106,26 @@ pub enum ToBroker {
         request_id: u64,
         results: Vec<CreateTopicResult>,
     },
+    /// Written durably (error code 0) or refused.
+    OffsetsCommitted { request_id: u64, error_code: i16 },
+    /// The committed offsets asked for that exist.
+    OffsetsFetched {
+        request_id: u64,
+        offsets: Vec<CommittedOffset>,
+    },
+}
+
+impl ToBroker {
+    /// The id of the broker's request this answers, if it answers one
+    /// that a client waits for.
+    pub fn request_id(&self) -> Option<u64> {
+        match self {
+            ToBroker::CreateTopicsResult { request_id, .. }
+            | ToBroker::OffsetsCommitted { request_id, .. }
+            | ToBroker::OffsetsFetched { request_id, .. } => Some(*request_id),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -169,6 +169,23 @@ async fn session(shared: Arc<Mutex<Shared>>, stream: TcpStream) {
                 s.core.heartbeat(broker_id, incarnation, now);
                 s.core.create_topics(broker_id, request_id, topics)
             }
+            ToController::CommitOffsets {
+                request_id,
+                group,
+                offsets,
+            } => {
+                s.core.heartbeat(broker_id, incarnation, now);
+                s.core.commit_offsets(broker_id, request_id, group, offsets)
+            }
+            ToController::FetchOffsets {
+                request_id,
+                group,
+                partitions,
+            } => {
+                s.core.heartbeat(broker_id, incarnation, now);
+                s.core
+                    .fetch_offsets(broker_id, request_id, &group, partitions)
+            }
         }
         s.apply();
     }

@@ -17,7 +17,8 @@
 //! current leader epoch and partition epoch.
 
 use super::protocol::{
-    BrokerAddress, CreateTopicResult, NewTopic, PartitionDecision, ToBroker, TopicMetadata,
+    BrokerAddress, CommittedOffset, CreateTopicResult, NewTopic, PartitionDecision, ToBroker,
+    TopicMetadata,
 };
 use crate::broker::partition::BrokerId;
 use serde::{Deserialize, Serialize};
@@ -170,6 +171,15 @@ pub struct Durable {
     pub controller_epoch: i32,
     pub brokers: BTreeMap<BrokerId, Registration>,
     pub topics: BTreeMap<String, TopicState>,
+    /// Consumer groups' committed offsets: group → topic → partition.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, BTreeMap<String, BTreeMap<i32, GroupOffset>>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffset {
+    pub offset: i64,
+    pub metadata: Option<String>,
 }
 
 /// What an event asks of the world, in this order: write `persist`
@@ -526,6 +536,77 @@ impl Controller {
         self.dirty = true;
         self.metadata_changed = true;
         Ok(())
+    }
+
+    /// A group's offsets, written with the rest of the state before the
+    /// answer goes. Offsets of unknown partitions are refused whole.
+    pub fn commit_offsets(
+        &mut self,
+        from: BrokerId,
+        request_id: u64,
+        group: String,
+        offsets: Vec<CommittedOffset>,
+    ) {
+        let known = offsets
+            .iter()
+            .all(|o| self.partition(&o.topic, o.partition).is_some());
+        let error_code = if known {
+            let committed = self.state.offsets.entry(group).or_default();
+            for o in offsets {
+                committed.entry(o.topic).or_default().insert(
+                    o.partition,
+                    GroupOffset {
+                        offset: o.offset,
+                        metadata: o.metadata,
+                    },
+                );
+            }
+            self.dirty = true;
+            errors::NONE
+        } else {
+            errors::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        self.messages.push((
+            from,
+            ToBroker::OffsetsCommitted {
+                request_id,
+                error_code,
+            },
+        ));
+    }
+
+    pub fn fetch_offsets(
+        &mut self,
+        from: BrokerId,
+        request_id: u64,
+        group: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) {
+        let mut offsets = Vec::new();
+        if let Some(committed) = self.state.offsets.get(group) {
+            for (topic, by_partition) in committed {
+                for (&partition, o) in by_partition {
+                    let wanted = partitions
+                        .as_ref()
+                        .is_none_or(|ps| ps.iter().any(|(t, p)| t == topic && *p == partition));
+                    if wanted {
+                        offsets.push(CommittedOffset {
+                            topic: topic.clone(),
+                            partition,
+                            offset: o.offset,
+                            metadata: o.metadata.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        self.messages.push((
+            from,
+            ToBroker::OffsetsFetched {
+                request_id,
+                offsets,
+            },
+        ));
     }
 
     /// What to write and send now: the durable state if it changed, then

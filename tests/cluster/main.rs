@@ -185,3 +185,97 @@ fn acks_all_is_refused_with_not_enough_replicas_when_two_of_three_are_down() {
         "writes resume after the refused ones"
     );
 }
+
+#[test]
+fn a_consumer_group_resumes_from_its_committed_offset() {
+    let Some(py) = python() else { return };
+    let c = Cluster::start(3, &["default.replication.factor=3"], &[]);
+    let bootstrap = c.bootstrap();
+    let (acked, _) = produced(&client(
+        &py,
+        &["produce", &bootstrap, "g", "30", "all", "10"],
+        |_| {},
+    ));
+    assert_eq!(acked.len(), 30);
+    let first = consumed(&client(
+        &py,
+        &["consume", &bootstrap, "g", "12", "readers"],
+        |_| {},
+    ));
+    assert_eq!(
+        first.keys().copied().collect::<Vec<_>>(),
+        (0..12).collect::<Vec<_>>()
+    );
+    // A new consumer process of the same group starts where the first
+    // committed; a consumer of another group starts from the beginning.
+    let resumed = consumed(&client(
+        &py,
+        &["consume", &bootstrap, "g", "100", "readers"],
+        |_| {},
+    ));
+    assert_eq!(
+        resumed.keys().copied().collect::<Vec<_>>(),
+        (12..30).collect::<Vec<_>>()
+    );
+    assert_eq!(resumed[&12], "m12");
+    let other = consumed(&client(
+        &py,
+        &["consume", &bootstrap, "g", "100", "others"],
+        |_| {},
+    ));
+    assert_eq!(other.len(), 30);
+}
+
+#[test]
+fn the_cluster_command_serves_clients_and_its_children_die_with_it() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(["cluster", "--brokers", "3", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cluster starts");
+    let stdout = cluster.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut addresses = Vec::new();
+    let bootstrap = loop {
+        let line = lines.next().expect("cluster output").unwrap();
+        if let Some(address) = line
+            .split_whitespace()
+            .last()
+            .filter(|_| line.starts_with("controller") || line.starts_with("broker"))
+        {
+            addresses.push(address.to_string());
+        }
+        if let Some(b) = line.strip_prefix("bootstrap ") {
+            break b.to_string();
+        }
+    };
+    assert_eq!(addresses.len(), 4, "a controller and three brokers");
+    let (acked, _) = produced(&client(
+        &py,
+        &["produce", &bootstrap, "demo", "10", "all", "10"],
+        |_| {},
+    ));
+    assert_eq!(acked.len(), 10);
+    let read = consumed(&client(
+        &py,
+        &["consume", &bootstrap, "demo", "100"],
+        |_| {},
+    ));
+    assert_eq!(read.len(), 10);
+
+    cluster.kill().expect("SIGKILL");
+    cluster.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for address in &addresses {
+        while std::net::TcpStream::connect(address).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{address} outlived the cluster command"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

@@ -7,24 +7,27 @@
 //! partitions' logs and the producer id block file.
 //!
 //! One module per API: [`produce`], [`fetch`], [`metadata`], [`offsets`],
-//! [`producer_ids`]; the follower's side of replication is here.
+//! [`producer_ids`], [`groups`]; the follower's side of replication is here.
 
 mod fetch;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
 mod producer_ids;
 
 pub use fetch::FetchResult;
+pub use groups::GroupOutcome;
 pub use produce::ProduceOutcome;
 
 use super::config::BrokerConfig;
+use super::group::Groups;
 use super::partition::{
     BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, ReplicaFetch,
     ReplicationConfig,
 };
+use super::wire::Response;
 use crate::controller::protocol::{PartitionDecision, ToBroker, ToController};
-use kafka_protocol::messages::ProduceResponse;
 use producer_ids::ProducerIds;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -50,10 +53,11 @@ pub mod errors {
 #[derive(Debug)]
 pub enum Output {
     ToController(ToController),
-    /// A produce that waited for acks=all is answered.
-    Produced {
+    /// A request that waited is answered: a produce with acks=all, a
+    /// JoinGroup or a SyncGroup.
+    Answer {
         request: u64,
-        response: ProduceResponse,
+        response: Response,
     },
 }
 
@@ -92,6 +96,7 @@ pub struct Node {
     controller_epoch: i32,
     producer_ids: ProducerIds,
     produces: produce::Pending,
+    groups: Groups,
     /// Topics asked of the controller for auto-creation, and when.
     auto_creating: BTreeMap<String, u64>,
     next_request: u64,
@@ -114,6 +119,7 @@ impl Node {
             controller_epoch: 0,
             producer_ids,
             produces: produce::Pending::default(),
+            groups: Groups::default(),
             auto_creating: BTreeMap::new(),
             next_request: 0,
             outputs: Vec::new(),
@@ -236,8 +242,10 @@ impl Node {
         result.map_err(|e| StorageError(e.to_string()))
     }
 
-    /// Time passes for every partition.
+    /// Time passes for every partition and consumer group.
     pub fn tick(&mut self, now_ms: u64) -> Result<(), StorageError> {
+        self.groups.tick(now_ms);
+        self.drain_groups();
         let tps: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         for tp in tps {
             let result = match self.partitions.get_mut(&tp) {
@@ -272,7 +280,10 @@ impl Node {
                     })),
                 Effect::ProduceDone { request, result } => {
                     if let Some((request, response)) = self.produces.done(request, result) {
-                        self.outputs.push(Output::Produced { request, response });
+                        self.outputs.push(Output::Answer {
+                            request,
+                            response: Response::Produce(response),
+                        });
                     }
                 }
             }

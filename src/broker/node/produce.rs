@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub enum ProduceOutcome {
     /// Answer now.
     Now(ProduceResponse),
-    /// Answered later by an [`Output::Produced`](super::Output::Produced)
+    /// Answered later by an [`Output::Answer`](super::Output::Answer)
     /// with this request id.
     Wait(u64),
     /// acks=0: no answer at all.

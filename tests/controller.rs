@@ -362,3 +362,66 @@ fn a_first_start_has_no_state_and_settings_are_checked() {
         .unwrap_err()
         .starts_with("unknown controller setting"));
 }
+
+#[test]
+fn committed_offsets_are_written_before_the_answer_and_survive_a_restart() {
+    use kafka_oracle::controller::protocol::CommittedOffset;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut c = three_brokers(false);
+    let offset = |partition, offset| CommittedOffset {
+        topic: "t".into(),
+        partition,
+        offset,
+        metadata: None,
+    };
+    c.commit_offsets(2, 5, "readers".into(), vec![offset(0, 42)]);
+    let effects = c.take_effects();
+    let written = effects.persist.expect("written first");
+    assert!(matches!(
+        effects.messages[..],
+        [(
+            2,
+            ToBroker::OffsetsCommitted {
+                request_id: 5,
+                error_code: 0
+            }
+        )]
+    ));
+    store.save(&written).unwrap();
+    c.commit_offsets(2, 6, "readers".into(), vec![offset(0, 43), offset(9, 1)]);
+    let effects = c.take_effects();
+    assert!(effects.persist.is_none(), "refused whole: nothing written");
+    assert!(matches!(
+        effects.messages[..],
+        [(
+            2,
+            ToBroker::OffsetsCommitted {
+                error_code: errors::UNKNOWN_TOPIC_OR_PARTITION,
+                ..
+            }
+        )]
+    ));
+
+    let mut c = Controller::start(store.load().unwrap(), config(false), 0);
+    c.take_effects();
+    c.fetch_offsets(3, 7, "readers", None);
+    c.fetch_offsets(3, 8, "readers", Some(vec![("t".into(), 1)]));
+    c.fetch_offsets(3, 9, "nobody", None);
+    let answers: Vec<(u64, Vec<CommittedOffset>)> = c
+        .take_effects()
+        .messages
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToBroker::OffsetsFetched {
+                request_id,
+                offsets,
+            } => Some((request_id, offsets)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(7, vec![offset(0, 42)]), (8, Vec::new()), (9, Vec::new())]
+    );
+}

@@ -62,8 +62,9 @@ impl Drop for Process {
     }
 }
 
-/// Starts `kafka-oracle ARGS` and waits until it says it listens.
-fn start(args: &[String]) -> Process {
+/// Starts `kafka-oracle ARGS` and waits until it says it listens; `None`
+/// if it exits instead (its port was taken meanwhile, say).
+fn start(args: &[String]) -> Option<Process> {
     let mut child = Command::new(EXE)
         .args(args)
         .arg("--exit-with-stdin")
@@ -73,9 +74,22 @@ fn start(args: &[String]) -> Process {
         .expect("kafka-oracle starts");
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("piped stdout");
-    let first = first_line(stdout);
-    assert!(first.contains("listening on"), "{args:?} said {first:?}");
-    Process { child, stdin }
+    let process = Process { child, stdin };
+    first_line(stdout)
+        .contains("listening on")
+        .then_some(process)
+}
+
+/// Starts a process on a free port, trying another if one was taken
+/// between finding it free and binding it (tests run side by side).
+fn start_on_free_port(args: impl Fn(u16) -> Vec<String>) -> (Process, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        if let Some(p) = start(&args(port)) {
+            return (p, port);
+        }
+    }
+    panic!("{:?} did not start on any of 5 free ports", args(0));
 }
 
 fn first_line(stdout: ChildStdout) -> String {
@@ -101,40 +115,43 @@ impl Cluster {
     /// what they mean to it).
     pub fn start(n: i32, controller_settings: &[&str], broker_settings: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let controller_port = free_port();
-        let mut args = vec![
-            "controller".to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{controller_port}"),
-            "--data-dir".into(),
-            dir.path().join("controller").display().to_string(),
-        ];
-        for s in controller_settings {
-            args.extend(["--set".to_string(), s.to_string()]);
-        }
-        let controller = start(&args);
+        let state = dir.path().join("controller").display().to_string();
+        let (controller, controller_port) = start_on_free_port(|port| {
+            let mut args = vec![
+                "controller".to_string(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}"),
+                "--data-dir".into(),
+                state.clone(),
+            ];
+            for s in controller_settings {
+                args.extend(["--set".to_string(), s.to_string()]);
+            }
+            args
+        });
         let mut cluster = Cluster {
             dir,
             _controller: controller,
             controller_port,
             brokers: Vec::new(),
-            ports: (0..n).map(|_| free_port()).collect(),
+            ports: Vec::new(),
             broker_settings: broker_settings.iter().map(|s| s.to_string()).collect(),
         };
         for id in 1..=n {
-            let p = cluster.start_broker(id);
+            let (p, port) = start_on_free_port(|port| cluster.broker_args(id, port));
             cluster.brokers.push(Some(p));
+            cluster.ports.push(port);
         }
         cluster
     }
 
-    fn start_broker(&self, id: i32) -> Process {
+    fn broker_args(&self, id: i32, port: u16) -> Vec<String> {
         let mut args = vec![
             "broker".to_string(),
             "--node-id".into(),
             id.to_string(),
             "--listen".into(),
-            format!("127.0.0.1:{}", self.ports[id as usize - 1]),
+            format!("127.0.0.1:{port}"),
             "--data-dir".into(),
             self.broker_dir(id).display().to_string(),
             "--controller".into(),
@@ -143,7 +160,7 @@ impl Cluster {
         for s in &self.broker_settings {
             args.extend(["--set".to_string(), s.clone()]);
         }
-        start(&args)
+        args
     }
 
     pub fn broker_dir(&self, id: i32) -> PathBuf {
@@ -184,12 +201,14 @@ impl Cluster {
         panic!("broker {id} did not stop within 15 s");
     }
 
+    /// Starts a stopped broker again, on its port (clients know it).
     pub fn restart(&mut self, id: i32) {
         assert!(
             self.brokers[id as usize - 1].is_none(),
             "broker {id} is down"
         );
-        let p = self.start_broker(id);
+        let args = self.broker_args(id, self.ports[id as usize - 1]);
+        let p = start(&args).unwrap_or_else(|| panic!("broker {id} did not restart"));
         self.brokers[id as usize - 1] = Some(p);
     }
 

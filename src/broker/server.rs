@@ -35,6 +35,9 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 const TICK: Duration = Duration::from_millis(50);
 /// Pause before reconnecting to the controller or a leader.
 const RECONNECT: Duration = Duration::from_millis(200);
+/// Kafka's `replica.socket.timeout.ms`: how long past its max wait a
+/// follower waits for the leader's answer.
+const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a fetch may be held, whatever its max_wait_ms says.
 const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Heartbeats before the controller says how often (a third of its
@@ -563,12 +566,15 @@ async fn fetcher(broker: Arc<Broker>, leader: BrokerId) {
             },
         };
         let request = replication::fetch_request(me, &fetches, wait_ms);
-        let response: FetchResponse = match conn
-            .request(ApiKey::Fetch, replication::FETCH_VERSION, &request)
-            .await
-        {
-            Ok(response) => response,
-            Err(_) => {
+        let answered = tokio::time::timeout(
+            Duration::from_millis(wait_ms) + REPLICA_SOCKET_TIMEOUT,
+            conn.request(ApiKey::Fetch, replication::FETCH_VERSION, &request),
+        )
+        .await;
+        let response: FetchResponse = match answered {
+            Ok(Ok(response)) => response,
+            // A leader that does not answer is dropped and dialled again.
+            _ => {
                 tokio::time::sleep(RECONNECT).await;
                 continue;
             }

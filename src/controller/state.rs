@@ -230,10 +230,6 @@ impl Controller {
         &self.state
     }
 
-    pub fn config(&self) -> &ControllerConfig {
-        &self.config
-    }
-
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
         self.state
             .topics

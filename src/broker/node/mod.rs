@@ -138,10 +138,6 @@ impl Node {
         &self.cache
     }
 
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<&Partition> {
-        self.partitions.get(&(topic.to_string(), partition))
-    }
-
     /// What happened since the last call, in order.
     pub fn take_outputs(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.outputs)

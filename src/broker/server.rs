@@ -2,8 +2,10 @@
 //! Kafka clients (one task per connection, answering its requests in
 //! order), a session with the controller, one replica fetcher per leader
 //! followed, and a ticker. The node sits behind one mutex; every call into
-//! it is followed by routing its outputs (to the controller, to produces
-//! waiting for acks=all) and, if any log moved, waking parked fetches.
+//! it is followed by routing its outputs (to the controller, to requests
+//! waiting for their answer) and, if any log moved, waking parked fetches.
+
+mod offsets;
 
 use super::client::Connection;
 use super::node::{
@@ -12,8 +14,6 @@ use super::node::{
 use super::partition::{BrokerId, ReplicaFetch};
 use super::replication;
 use super::wire::{self, Framed, Refusal, Request, Response};
-
-mod offsets;
 use crate::controller::protocol::{self, CreateTopicResult, NewTopic, ToBroker, ToController};
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -31,6 +31,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+/// Client connections at once: past this, a new one is closed at once
+/// rather than the broker running out of file descriptors or memory.
+const CONNECTIONS_MAX: usize = 1024;
 /// How often partitions' timers run (ISR shrink, produce timeouts, flush).
 const TICK: Duration = Duration::from_millis(50);
 /// Pause before reconnecting to the controller or a leader.
@@ -107,11 +110,27 @@ pub async fn run(
     ));
     tokio::spawn(ticker(broker.clone()));
     tokio::spawn(fetcher_supervisor(broker.clone()));
+    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = accepted.map_err(|e| format!("cannot accept a connection: {e}"))?;
-                tokio::spawn(connection(broker.clone(), stream));
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of descriptors, say: the connections open go on.
+                    Err(e) => {
+                        eprintln!("kafka-oracle broker: cannot accept a connection: {e}");
+                        tokio::time::sleep(RECONNECT).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    connection(broker, stream).await;
+                    drop(permit);
+                });
             }
             _ = stopping.changed() => break,
         }
@@ -247,8 +266,14 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream) {
         let Some(response) = handle(&broker, framed).await else {
             continue;
         };
-        let Ok(bytes) = wire::encode(api, version, correlation_id, &response) else {
-            return;
+        let bytes = match wire::encode(api, version, correlation_id, &response) {
+            Ok(bytes) => bytes,
+            // A response this broker built but cannot encode is its bug:
+            // said, and the client's connection closed.
+            Err(e) => {
+                eprintln!("kafka-oracle broker: {e}");
+                return;
+            }
         };
         if output.write_all(&bytes).await.is_err() {
             return;

@@ -196,6 +196,9 @@ impl Broker {
         let result = f(&mut shared);
         for output in shared.node.take_outputs() {
             match output {
+                Output::Note(note) => {
+                    eprintln!("kafka-oracle broker {}: {note}", shared.node.id())
+                }
                 Output::ToController(message) => {
                     // The session task holds the receiver for the process's life.
                     let _ = self.to_controller.send(message);

@@ -4,7 +4,8 @@
 //! Client requests (decoded Kafka messages), controller decisions and
 //! fetch answers go in with the time; responses come back, and what must
 //! be sent elsewhere comes out as [`Output`]s. The only I/O is the
-//! partitions' logs and the producer id block file.
+//! partitions' logs and the producer id block file; no socket, thread or
+//! clock.
 //!
 //! One module per API: [`produce`], [`fetch`], [`metadata`], [`offsets`],
 //! [`producer_ids`], [`groups`]; the follower's side of replication is here.
@@ -59,6 +60,9 @@ pub enum Output {
         request: u64,
         response: Response,
     },
+    /// Something an operator should read: what recovery cut from a log, a
+    /// fetched batch refused.
+    Note(String),
 }
 
 /// The follower's view of a leader's answer to one partition of its fetch.
@@ -219,7 +223,8 @@ impl Node {
             let p = Partition::open(self.me, &dir, self.config.log.clone(), config)
                 .map_err(|e| StorageError(e.to_string()))?;
             for note in p.log().recovery_notes() {
-                eprintln!("kafka-oracle broker {}: {}: {note}", self.me, dir.display());
+                self.outputs
+                    .push(Output::Note(format!("{}: {note}", dir.display())));
             }
             self.partitions.insert(tp.clone(), p);
         }
@@ -327,10 +332,10 @@ impl Node {
             // A batch the leader sent that this log refuses: dropped, and
             // fetched again from where this log ends.
             Err(PartitionError::CorruptMessage(why)) => {
-                eprintln!(
-                    "kafka-oracle broker {}: {}-{}: refused a fetched batch: {why}",
-                    self.me, tp.0, tp.1
-                );
+                self.outputs.push(Output::Note(format!(
+                    "{}-{}: refused a fetched batch: {why}",
+                    tp.0, tp.1
+                )));
                 Ok(())
             }
             Err(e) => Err(StorageError(format!("{}-{}: {e:?}", tp.0, tp.1))),

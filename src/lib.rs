@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod cli;
 pub mod conform;
+pub mod controller;
 pub mod history;
 pub mod log;
 pub mod replay;

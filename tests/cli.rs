@@ -189,3 +189,86 @@ fn a_users_configuration_is_checked_to_a_verdict() {
     ]);
     assert_eq!(safe.status.code(), Some(0), "{}", stdout(&safe));
 }
+
+#[test]
+fn broker_settings_errors_name_file_line_and_knob_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.properties");
+    std::fs::write(&file, "num.partitions=3\nreplica.lag.time.max.ms=soon\n").unwrap();
+    let data = dir.path().join("data");
+    let base = [
+        "broker",
+        "--node-id",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--controller",
+        "127.0.0.1:1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--config", file.to_str().unwrap()]);
+    let out = oracle(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = format!(
+        "{}:2: replica.lag.time.max.ms=soon: not an integer",
+        file.display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    let mut args = base.to_vec();
+    args.extend(["--set", "replica.truncation=sometimes"]);
+    let out = oracle(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("replica.truncation=sometimes: must be leader-epoch or high-watermark"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.exists(), "nothing starts on a bad setting");
+}
+
+#[test]
+fn controller_and_cluster_refuse_unknown_settings() {
+    let out = oracle(&[
+        "controller",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "unused",
+        "--set",
+        "broker.session.timeout.ms=0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("broker.session.timeout.ms=0: must be between 1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = oracle(&["cluster", "--set", "acks.please=all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown setting \"acks.please\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn broker_knobs_lists_kafka_names() {
+    let out = oracle(&["broker", "--knobs"]);
+    assert!(out.status.success());
+    for knob in [
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "replica.lag.time.max.ms",
+        "log.flush.interval.messages",
+        "log.flush.interval.ms",
+        "log.segment.bytes",
+        "replica.truncation",
+    ] {
+        assert!(stdout(&out).contains(knob), "broker --knobs lacks {knob}");
+    }
+}

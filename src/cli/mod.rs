@@ -8,8 +8,11 @@ macro_rules! say {
     };
 }
 
+mod broker;
 mod check;
+mod cluster;
 mod conform;
+mod controller;
 mod properties_file;
 mod replay;
 mod verify_history;
@@ -40,6 +43,14 @@ enum Command {
     /// one client operation a line) for lost, duplicated or misordered
     /// records.
     VerifyHistory(verify_history::VerifyHistoryArgs),
+    /// Run the controller: broker sessions, leader elections, ISR changes.
+    Controller(controller::ControllerArgs),
+    /// Run a broker: Kafka's wire protocol for clients, replication by
+    /// fetching from leaders, decisions from the controller.
+    Broker(broker::BrokerArgs),
+    /// Run a controller and N brokers on loopback ports until Ctrl-C: the
+    /// quickest way to a cluster to point a Kafka client at.
+    Cluster(cluster::ClusterArgs),
 }
 
 pub(crate) fn emit(line: std::fmt::Arguments) {
@@ -59,6 +70,69 @@ pub(crate) fn emit(line: std::fmt::Arguments) {
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// Resolves once the process should stop: Ctrl-C, SIGTERM, or (with
+/// `exit_with_stdin`) standard input closing because the parent is gone.
+async fn stop_requested(exit_with_stdin: bool) {
+    use tokio::io::AsyncReadExt;
+    let stdin_closed = async {
+        if !exit_with_stdin {
+            return std::future::pending().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = stdin.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+        _ = stdin_closed => {}
+    }
+}
+
+/// Runs a server on a tokio runtime until it fails or a stop is requested;
+/// `server` gets a receiver that turns true at the stop, to shut down
+/// cleanly, and has this long to do so.
+fn serve<F>(
+    exit_with_stdin: bool,
+    server: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> F,
+) -> Result<u8, String>
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    runtime.block_on(async move {
+        let server = server(stopping);
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result.map(|()| 0),
+            _ = stop_requested(exit_with_stdin) => {
+                let _ = stop.send(true);
+                match tokio::time::timeout(std::time::Duration::from_secs(5), server).await {
+                    Ok(result) => result.map(|()| 0),
+                    Err(_) => Ok(0),
+                }
+            }
+        }
+    })
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -66,6 +140,9 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Conform(args) => conform::run(args),
         Command::VerifyHistory(args) => verify_history::run(args),
+        Command::Controller(args) => controller::run(args),
+        Command::Broker(args) => broker::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

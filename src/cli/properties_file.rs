@@ -28,6 +28,29 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<(usize, String, String)>, Str
     Ok(pairs)
 }
 
+/// Applies the settings of `--config FILE` and then of each `--set
+/// KEY=VALUE` through `set`; an error names the file and line, or the
+/// `--set`, and the knob.
+pub fn apply_settings(
+    config: Option<&str>,
+    sets: &[String],
+    mut set: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    if let Some(path) = config {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        for (line, knob, value) in parse(path, &text)? {
+            set(&knob, &value).map_err(|e| format!("{path}:{line}: {e}"))?;
+        }
+    }
+    for pair in sets {
+        let (knob, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--set {pair}: expected KNOB=VALUE"))?;
+        set(knob.trim(), value.trim()).map_err(|e| format!("--set {e}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;

@@ -358,17 +358,19 @@ async fn fetch(broker: &Broker, request: &FetchRequest) -> FetchResponse {
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MAX);
     let deadline = tokio::time::Instant::now() + wait;
     let min_bytes = request.min_bytes.max(0) as usize;
+    let mut waited = false;
     loop {
         let moved = broker.progress.notified();
         tokio::pin!(moved);
         moved.as_mut().enable();
-        let result = broker.with_node(|s| s.node.fetch(request, now_ms()));
+        let result = broker.with_node(|s| s.node.fetch(request, now_ms(), waited));
+        waited = true;
         if result.bytes >= min_bytes || result.urgent || tokio::time::Instant::now() >= deadline {
             return result.response;
         }
         if tokio::time::timeout_at(deadline, moved).await.is_err() {
             return broker
-                .with_node(|s| s.node.fetch(request, now_ms()))
+                .with_node(|s| s.node.fetch(request, now_ms(), true))
                 .response;
         }
     }

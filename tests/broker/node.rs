@@ -113,7 +113,7 @@ fn a_leader_takes_produces_and_serves_them_to_consumers() {
         r.responses[0].partition_responses[0].base_offset, 2,
         "acks=all with an ISR of one is answered at once"
     );
-    let fetched = node.fetch(&fetch_request(0, -1), NOW);
+    let fetched = node.fetch(&fetch_request(0, -1), NOW, false);
     let data = &fetched.response.responses[0].partitions[0];
     assert_eq!(data.high_watermark, 3);
     let values: Vec<Vec<u8>> = records(data.records.as_ref().unwrap())
@@ -145,11 +145,11 @@ fn acks_all_waits_for_the_follower_and_is_answered_as_an_output() {
     assert!(node.take_outputs().is_empty());
     let mut fetch = fetch_request(0, 2);
     fetch.topics[0].partitions[0].last_fetched_epoch = -1;
-    let first = node.fetch(&fetch, NOW);
+    let first = node.fetch(&fetch, NOW, false);
     assert!(first.bytes > 0, "the follower gets the batch");
     fetch.topics[0].partitions[0].fetch_offset = 1;
     fetch.topics[0].partitions[0].last_fetched_epoch = 0;
-    node.fetch(&fetch, NOW);
+    node.fetch(&fetch, NOW, false);
     let outputs = node.take_outputs();
     assert!(
         matches!(&outputs[..], [Output::Answer { request, response: Response::Produce(r) }]
@@ -217,9 +217,9 @@ fn every_response_encodes_at_every_advertised_version() {
     encode_at_every_version(ApiKey::Produce, &Response::Produce(ok.clone()));
     ok.responses[0].partition_responses[0].error_code = 6;
     encode_at_every_version(ApiKey::Produce, &Response::Produce(ok));
-    let fetched = node.fetch(&fetch_request(0, -1), NOW);
+    let fetched = node.fetch(&fetch_request(0, -1), NOW, false);
     encode_at_every_version(ApiKey::Fetch, &Response::Fetch(fetched.response));
-    let refused = node.fetch(&fetch_request(99, -1), NOW);
+    let refused = node.fetch(&fetch_request(99, -1), NOW, false);
     encode_at_every_version(ApiKey::Fetch, &Response::Fetch(refused.response));
     for version in [0, 1, 12] {
         let mut m = MetadataRequest::default();

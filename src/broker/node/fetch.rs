@@ -26,7 +26,10 @@ pub struct FetchResult {
 }
 
 impl Node {
-    pub fn fetch(&mut self, request: &FetchRequest, now_ms: u64) -> FetchResult {
+    /// `waited`: the request was looked at before and parked (Kafka's
+    /// `DelayedFetch`); a follower's position is counted only the first
+    /// time, as Kafka does.
+    pub fn fetch(&mut self, request: &FetchRequest, now_ms: u64, waited: bool) -> FetchResult {
         let mut response = FetchResponse::default();
         if request.session_id != 0 {
             response.error_code = FETCH_SESSION_ID_NOT_FOUND;
@@ -37,6 +40,8 @@ impl Node {
             };
         }
         let replica = request.replica_id.0;
+        // When the fetch arrived; `None` when it is looked at again after waiting.
+        let arrival = (!waited).then_some(now_ms);
         let mut budget = request.max_bytes.max(0) as usize;
         let (mut bytes, mut urgent) = (0, false);
         let mut buf = Vec::new();
@@ -54,7 +59,7 @@ impl Node {
                     budget.min(wanted.partition_max_bytes.max(0) as usize)
                 };
                 let data = if replica >= 0 {
-                    self.fetch_for_replica(replica, &tp, wanted, max, &mut buf, now_ms)
+                    self.fetch_for_replica(replica, &tp, wanted, max, &mut buf, arrival)
                 } else {
                     self.fetch_for_consumer(&tp, wanted, max, &mut buf)
                 };
@@ -111,7 +116,7 @@ impl Node {
         wanted: &FetchPartition,
         max: usize,
         buf: &mut Vec<u8>,
-        now_ms: u64,
+        arrival: Option<u64>,
     ) -> PartitionData {
         let mut data = PartitionData::default();
         data.partition_index = wanted.partition;
@@ -136,7 +141,11 @@ impl Node {
                 .then_some(wanted.last_fetched_epoch),
             max_bytes: max,
         };
-        match p.fetch_from_follower(replica, &fetch, buf, now_ms) {
+        let answer = match arrival {
+            Some(now_ms) => p.fetch_from_follower(replica, &fetch, buf, now_ms),
+            None => p.complete_parked_fetch(replica, &fetch, buf),
+        };
+        match answer {
             Ok(FetchAnswer::Records {
                 records,
                 high_watermark,

@@ -482,6 +482,14 @@ impl Partition {
                 "a produce carries one record batch per partition".into(),
             ));
         }
+        // Kafka's LogValidator: the offsets a batch takes are its records.
+        if header.records == 0 || header.records != header.last_offset_delta + 1 {
+            return Err(PartitionError::CorruptMessage(format!(
+                "a batch of {} records spanning {} offsets",
+                header.records,
+                header.offsets()
+            )));
+        }
         Ok(header)
     }
 
@@ -676,15 +684,21 @@ impl Partition {
         if self.role != current || sent.leader_epoch != self.leader_epoch {
             return Ok(false);
         }
+        // An answer to a fetch from a position this log has left (a late
+        // or duplicated answer) could truncate again what was refetched.
+        let here = (
+            self.log.log_end_offset(),
+            self.log.epochs().last().map(|&(epoch, _)| epoch),
+        );
+        if (sent.fetch_offset, sent.last_fetched_epoch) != here {
+            return Ok(false);
+        }
         match answer {
             FetchAnswer::Records {
                 records,
                 high_watermark,
                 ..
             } => {
-                if sent.fetch_offset != self.log.log_end_offset() {
-                    return Ok(false);
-                }
                 if !records.is_empty() {
                     self.log.append_as_follower(records, now_ms)?;
                     for parsed in batch::Batches::new(records, u32::MAX) {

@@ -25,6 +25,9 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 /// The only format this log stores.
 pub const MAGIC: i8 = 2;
+/// The largest batch the format can state (`batchLength` is an int32):
+/// the bound for bytes already stored, whatever `message.max.bytes` says now.
+pub const MAX_SIZE: u32 = i32::MAX as u32 + LOG_OVERHEAD as u32;
 
 const CRC_START: usize = 21;
 

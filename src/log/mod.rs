@@ -108,7 +108,6 @@ impl Log {
             });
         }
         let mut epochs = EpochCache::open(dir.join(epochs::FILE))?;
-        let max_batch = config.max_batch_size();
 
         // The segment holding the recovery point and every later one are
         // recovered; the last always is, whatever the checkpoint says.
@@ -118,7 +117,7 @@ impl Log {
             .min(bases.len().saturating_sub(1));
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for &base in &bases[..trusted] {
-            let segment = Segment::open_trusted(&dir, base, max_batch)?;
+            let segment = Segment::open_trusted(&dir, base, config.index_interval_bytes)?;
             if let Some(previous) = segments.last().map(Segment::next_offset) {
                 check_chain(&segment, previous)?;
             }
@@ -141,7 +140,6 @@ impl Log {
                 &dir,
                 base,
                 recovery_point,
-                max_batch,
                 config.index_interval_bytes,
                 &mut |h| {
                     epochs_changed |= epochs.assign(h.leader_epoch, h.base_offset);
@@ -193,7 +191,11 @@ impl Log {
         // stays unflushed until the flush policy or a flush says otherwise.
         log.recovery_point = recovery_point.min(end);
         log.checkpointed = recovery_point;
-        log.unflushed = (end - log.recovery_point, None);
+        // Time-based flushing counts a recovered tail as old at once.
+        log.unflushed = (
+            end - log.recovery_point,
+            (end > log.recovery_point).then_some(0),
+        );
         Ok(log)
     }
 
@@ -271,7 +273,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: u64,
     ) -> Result<Appended, LogError> {
-        self.validate(batches)?;
+        self.validate(batches, self.config.max_batch_size())?;
         let mut offset = self.log_end_offset();
         let mut position = 0;
         for header in &mut self.headers {
@@ -295,7 +297,7 @@ impl Log {
         batches: &[u8],
         now_ms: u64,
     ) -> Result<Appended, LogError> {
-        self.validate(batches)?;
+        self.validate(batches, batch::MAX_SIZE)?;
         let mut expected = self.log_end_offset();
         let mut changed = false;
         for header in &self.headers {
@@ -314,9 +316,11 @@ impl Log {
         self.write(batches, now_ms)
     }
 
-    fn validate(&mut self, batches: &[u8]) -> Result<(), LogError> {
+    /// `max_size`: a leader holds producers to `message.max.bytes`; a
+    /// follower takes whatever its leader took, as Kafka's does.
+    fn validate(&mut self, batches: &[u8], max_size: u32) -> Result<(), LogError> {
         self.headers.clear();
-        for (i, parsed) in batch::Batches::new(batches, self.config.max_batch_size()).enumerate() {
+        for (i, parsed) in batch::Batches::new(batches, max_size).enumerate() {
             let (header, _) =
                 parsed.map_err(|problem| LogError::InvalidBatch { batch: i, problem })?;
             self.headers.push(header);
@@ -430,8 +434,7 @@ impl Log {
         let until = until.min(end);
         let holding = self.segments.partition_point(|s| s.base_offset <= from) - 1;
         let segment = &self.segments[holding];
-        let max_batch = self.config.max_batch_size();
-        let located = match segment.locate(from, max_batch)? {
+        let located = match segment.locate(from)? {
             Some(located) if located.header.last_offset() < until => located,
             _ => {
                 return Ok(Fetched {
@@ -445,7 +448,7 @@ impl Log {
         let bytes = segment.read_at(located.position, len, buf)?;
         // Trim to whole batches below `until`, stepping header to header.
         let (mut taken, mut next_offset) = (0, from);
-        while let Ok(header) = batch::header(&bytes[taken..], max_batch) {
+        while let Ok(header) = batch::header(&bytes[taken..], batch::MAX_SIZE) {
             if taken + header.size as usize > len || header.last_offset() >= until {
                 break;
             }
@@ -478,10 +481,10 @@ impl Log {
             let segment = self.segments.pop().expect("more than one segment");
             segment.delete()?;
         }
-        let max_batch = self.config.max_batch_size();
-        self.active_mut().truncate_to(offset, max_batch)?;
+        self.active_mut().truncate_to(offset)?;
         // Deleted segments must not come back after a power loss and chain
-        // on. The shortened file is not fsynced, as in Kafka: that would
+        // on. The shortened file is fsynced by the next flush, before the
+        // recovery point moves past it; not now, as in Kafka, which would
         // make durable what the flush policy left to the page cache.
         checkpoint::sync_dir(&self.dir)?;
         let end = self.log_end_offset();
@@ -574,7 +577,7 @@ impl Log {
         let first_dirty = self
             .segments
             .iter()
-            .position(|s| s.flushed_size() < s.size())
+            .position(Segment::needs_sync)
             .unwrap_or(self.segments.len());
         for segment in &mut self.segments[first_dirty..] {
             segment.flush()?;

@@ -27,6 +27,10 @@ pub struct Segment {
     size: u32,
     /// Bytes known to be on disk: fsynced, or found there by recovery.
     flushed_size: u32,
+    /// Shortened since the last fsync: the new length is not durable yet,
+    /// and a flush past it must make it so, or the cut tail could come
+    /// back after a power loss under a recovery point that vouches for it.
+    shrunk: bool,
     next_offset: u64,
     summary: Summary,
 }
@@ -106,6 +110,7 @@ impl Segment {
             file,
             size: 0,
             flushed_size: 0,
+            shrunk: false,
             next_offset: base_offset,
             summary: Summary::new(base_offset),
         }
@@ -128,28 +133,25 @@ impl Segment {
     /// when written and fsynced since. Its index files are used if they pass
     /// their checks and rebuilt from the batch headers otherwise; headers
     /// that do not chain are corruption of durable data, an error.
-    pub fn open_trusted(dir: &Path, base_offset: u64, max_batch: u32) -> Result<Self, LogError> {
+    pub fn open_trusted(
+        dir: &Path,
+        base_offset: u64,
+        index_interval: u32,
+    ) -> Result<Self, LogError> {
         let (mut segment, len) = Self::open_file(dir, base_offset)?;
         if let Some(summary) = segment.read_index_files(len) {
             // The index's last entry must point at a batch that chains to
             // the end of the file; otherwise the index is stale.
             let (relative, position) = summary.index.floor(u32::MAX);
             let from = base_offset + u64::from(relative);
-            let walk = segment.walk(
-                position,
-                from,
-                len,
-                Check::Headers,
-                max_batch,
-                &mut |_, _| {},
-            )?;
+            let walk = segment.walk(position, from, len, Check::Headers, &mut |_, _| {})?;
             if walk.stopped.is_none() {
                 segment.summary = summary;
                 segment.opened(len, walk.next_offset);
                 return Ok(segment);
             }
         }
-        let walk = segment.rebuild(len, Check::Headers, max_batch, 4096, &mut |_| {})?;
+        let walk = segment.rebuild(len, Check::Headers, index_interval, &mut |_| {})?;
         if let Some(problem) = walk.stopped {
             return Err(LogError::Corrupt {
                 path: segment.path,
@@ -171,18 +173,30 @@ impl Segment {
         dir: &Path,
         base_offset: u64,
         recovery_point: u64,
-        max_batch: u32,
         index_interval: u32,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, Option<String>), LogError> {
         let (mut segment, len) = Self::open_file(dir, base_offset)?;
         let mut durable = 0;
-        let walk = segment.rebuild(len, Check::Crc, max_batch, index_interval, &mut |header| {
+        let walk = segment.rebuild(len, Check::Crc, index_interval, &mut |header| {
             if header.next_offset() <= recovery_point {
                 durable += header.size;
             }
             visit(header);
         })?;
+        if let Some(why) = walk
+            .stopped
+            .as_ref()
+            .filter(|_| walk.next_offset < recovery_point)
+        {
+            // Below the recovery point the bytes were fsynced: not a torn
+            // tail but damage, which is not silently cut away.
+            return Err(LogError::Corrupt {
+                path: segment.path,
+                position: u64::from(walk.end),
+                problem: why.clone(),
+            });
+        }
         if walk.end < len {
             segment
                 .file
@@ -226,16 +240,17 @@ impl Segment {
     /// Visits the batches from `position`, where the batch of
     /// `offset` must start, to `len`, checking each as `check` says and that
     /// each starts where the previous ended. Stops at the first that fails.
+    /// Sizes are bounded by the format, not by `message.max.bytes`: the
+    /// setting may have been lowered since the bytes were written.
     fn walk(
         &self,
         mut position: u32,
         mut offset: u64,
         len: u32,
         check: Check,
-        max_batch: u32,
         visit: &mut dyn FnMut(u32, &BatchHeader),
     ) -> Result<Walk, LogError> {
-        let mut buf = vec![0; WALK_CHUNK.max(max_batch as usize)];
+        let mut buf = vec![0; WALK_CHUNK];
         let stop = |position, offset, why: String| Walk {
             end: position,
             next_offset: offset,
@@ -248,11 +263,13 @@ impl Segment {
                 .map_err(LogError::io(&self.path, "read"))?;
             let chunk = &buf[..n];
             let mut at = 0;
+            // A batch larger than the buffer: read again with room for it.
+            let mut grow = None;
             while at < n {
                 let rest = &chunk[at..];
                 let parsed = match check {
-                    Check::Crc => batch::validate(rest, max_batch),
-                    Check::Headers => batch::header(rest, max_batch).and_then(|h| {
+                    Check::Crc => batch::validate(rest, batch::MAX_SIZE),
+                    Check::Headers => batch::header(rest, batch::MAX_SIZE).and_then(|h| {
                         if rest.len() < h.size as usize {
                             Err(batch::BatchError::Truncated {
                                 have: rest.len(),
@@ -265,11 +282,14 @@ impl Segment {
                 };
                 let header = match parsed {
                     Ok(header) => header,
-                    // The batch runs past this chunk but maybe not past the file.
-                    Err(batch::BatchError::Truncated { .. })
-                        if at > 0 && position + (n as u32) < len =>
+                    // The batch runs past this chunk but not past the file.
+                    Err(batch::BatchError::Truncated { need, .. })
+                        if u64::from(position) + (at + need) as u64 <= u64::from(len) =>
                     {
-                        break
+                        if at == 0 {
+                            grow = Some(need);
+                        }
+                        break;
                     }
                     Err(e) => return Ok(stop(position + at as u32, offset, e.to_string())),
                 };
@@ -283,6 +303,9 @@ impl Segment {
                 visit(position + at as u32, &header);
                 at += header.size as usize;
                 offset = header.next_offset();
+            }
+            if let Some(need) = grow {
+                buf.resize(need, 0);
             }
             position += at as u32;
         }
@@ -298,13 +321,12 @@ impl Segment {
         &mut self,
         len: u32,
         check: Check,
-        max_batch: u32,
         index_interval: u32,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<Walk, LogError> {
         let base = self.base_offset;
         let mut summary = Summary::new(base);
-        let walk = self.walk(0, base, len, check, max_batch, &mut |position, header| {
+        let walk = self.walk(0, base, len, check, &mut |position, header| {
             summary.note(base, index_interval, position, header);
             visit(header);
         })?;
@@ -362,7 +384,7 @@ impl Segment {
 
     /// The batch holding `offset` (the first whose last offset is at or
     /// above it), found from the index by reading batch headers only.
-    pub fn locate(&self, offset: u64, max_batch: u32) -> Result<Option<Located>, LogError> {
+    pub fn locate(&self, offset: u64) -> Result<Option<Located>, LogError> {
         if offset >= self.next_offset {
             return Ok(None);
         }
@@ -374,7 +396,7 @@ impl Segment {
             self.file
                 .read_exact_at(&mut bytes, u64::from(position))
                 .map_err(LogError::io(&self.path, "read"))?;
-            let header = batch::header(&bytes, max_batch).map_err(|e| LogError::Corrupt {
+            let header = batch::header(&bytes, batch::MAX_SIZE).map_err(|e| LogError::Corrupt {
                 path: self.path.clone(),
                 position: u64::from(position),
                 problem: e.to_string(),
@@ -408,9 +430,9 @@ impl Segment {
 
     /// Removes every batch whose last offset is at or above `offset`.
     /// The segment takes appends again, so its index files go.
-    pub fn truncate_to(&mut self, offset: u64, max_batch: u32) -> Result<(), LogError> {
+    pub fn truncate_to(&mut self, offset: u64) -> Result<(), LogError> {
         self.remove_index_files()?;
-        let Some(Located { position, header }) = self.locate(offset, max_batch)? else {
+        let Some(Located { position, header }) = self.locate(offset)? else {
             return Ok(());
         };
         self.file
@@ -418,6 +440,7 @@ impl Segment {
             .map_err(LogError::io(&self.path, "truncate"))?;
         self.size = position;
         self.flushed_size = self.flushed_size.min(position);
+        self.shrunk = true;
         self.next_offset = header.base_offset;
         self.summary.index.truncate_to_position(position);
         // The largest timestamp may have gone with the tail; keeping it only
@@ -426,12 +449,17 @@ impl Segment {
     }
 
     /// fsyncs what was appended since the last flush.
+    pub fn needs_sync(&self) -> bool {
+        self.flushed_size < self.size || self.shrunk
+    }
+
     pub fn flush(&mut self) -> Result<(), LogError> {
-        if self.flushed_size < self.size {
+        if self.needs_sync() {
             self.file
                 .sync_data()
                 .map_err(LogError::io(&self.path, "fsync"))?;
             self.flushed_size = self.size;
+            self.shrunk = false;
         }
         Ok(())
     }

@@ -627,3 +627,23 @@ fn a_produce_with_a_corrupt_batch_is_refused() {
     ));
     assert_eq!(c.get(1).log().log_end_offset(), 0);
 }
+
+#[test]
+fn a_batch_whose_record_count_disagrees_with_its_offsets_is_refused() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    let mut bytes = batch(&[value(0), value(1)], 0);
+    // One record claimed, two offsets spanned; the CRC made right again.
+    bytes[57..61].copy_from_slice(&1i32.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let err = c
+        .get(1)
+        .produce(0, Acks::Leader, &mut bytes, 1000, 0)
+        .unwrap_err();
+    assert!(
+        matches!(err, PartitionError::CorruptMessage(ref why) if why.contains("1 records spanning 2 offsets")),
+        "{err:?}"
+    );
+    assert_eq!(c.get(1).log().log_end_offset(), 0);
+}

@@ -277,3 +277,24 @@ fn bad_checkpoints_and_stray_files_are_errors_naming_file_and_line() {
     assert!(!dir.path().join("leader-epoch-checkpoint.tmp").exists());
     assert!(!dir.path().join(format!("{:020}.index", 77)).exists());
 }
+
+#[test]
+fn lowering_message_max_bytes_keeps_what_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_segments();
+    let all = crashed_log(dir.path(), &config, 12, 6);
+    let mut lowered = config.clone();
+    lowered.set("message.max.bytes", "100").unwrap();
+    let mut log = Log::open(dir.path(), lowered).unwrap();
+    assert!(
+        log.recovery_notes().is_empty(),
+        "{:?}",
+        log.recovery_notes()
+    );
+    assert_eq!(read_all(&log, 0, u64::MAX, 1 << 20), all);
+    // A producer is held to the new limit; a follower takes what its leader took.
+    let mut big = batch(&values(1000, 4, 40), 0);
+    assert!(log.append_as_leader(&mut big, 1, 0).is_err());
+    kafka_oracle::log::batch::assign(&mut big, log.log_end_offset(), 1);
+    log.append_as_follower(&big, 0).unwrap();
+}

@@ -2,7 +2,7 @@
 //! comparison a person reads when they differ.
 
 use super::mirror::{Mirror, Sent};
-use super::records;
+use super::{records, small};
 use crate::broker::partition::Role;
 use kafka_oracle_models::actors::replica::{Replica, Role as ModelRole};
 use kafka_oracle_models::actors::{Ids, NodeState};
@@ -78,15 +78,32 @@ pub fn broker_replica(mirror: &Mirror, ix: u8) -> Result<Option<ReplicaView>, St
         Role::Leader => Some("leader".to_string()),
         Role::Follower { leader } => Some(format!("follower of {}", leader - 1)),
     };
+    let mut log_view = Vec::new();
+    for e in records::entries(&bytes)? {
+        let pid = e.producer_id.map_or(Ok(0), |p| small("producer id", p))?;
+        log_view.push((small("epoch", e.epoch)?, e.msg, pid));
+    }
+    let isr = match p.role() {
+        Role::Leader => {
+            let members: Result<Vec<u8>, String> = p
+                .isr()
+                .iter()
+                .map(|&b| small("ISR member", b - 1))
+                .collect();
+            Some(Set::of(members?))
+        }
+        _ => None,
+    };
+    let leader_epoch = match role {
+        Some(_) => Some(small("leader epoch", p.leader_epoch())?),
+        None => None,
+    };
     Ok(Some(ReplicaView {
         up: true,
-        log: records::entries(&bytes)?
-            .into_iter()
-            .map(|e| (e.epoch as u8, e.msg, e.producer_id.map_or(0, |p| p as u8)))
-            .collect(),
-        high_watermark: p.high_watermark() as u8,
-        leader_epoch: role.as_ref().map(|_| p.leader_epoch() as u8),
-        isr: (p.role() == Role::Leader).then(|| Set::of(p.isr().iter().map(|&b| (b - 1) as u8))),
+        log: log_view,
+        high_watermark: small("high watermark", p.high_watermark())?,
+        leader_epoch,
+        isr,
         role,
     }))
 }

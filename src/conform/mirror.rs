@@ -17,7 +17,7 @@
 //! return is rendered as the model's messages, to be compared with what
 //! the model sent.
 
-use super::records;
+use super::{records, small};
 use crate::broker::bugs::Bug;
 use crate::broker::partition::{
     Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, ReplicaFetch,
@@ -84,8 +84,9 @@ fn broker(ix: u8) -> BrokerId {
     i32::from(ix) + 1
 }
 
+/// The model's index of a broker this harness numbered (1 to 3).
 fn ix(broker: BrokerId) -> u8 {
-    (broker - 1) as u8
+    u8::try_from(broker - 1).expect("brokers are numbered from 1 by this harness")
 }
 
 fn set(members: impl IntoIterator<Item = BrokerId>) -> Set {
@@ -228,7 +229,10 @@ impl Mirror {
             }
             Msg::ConsumerFetch { offset } => self.consumer_fetch(src, i, u64::from(*offset))?,
             Msg::ListOffsets => {
-                let offset = self.get(i)?.list_offset(true).ok().map(|o| o as u8);
+                let offset = match self.get(i)?.list_offset(true) {
+                    Ok(o) => Some(small("high watermark", o)?),
+                    Err(_) => None,
+                };
                 self.send(
                     usize::from(self.ids.replica(i)),
                     src,
@@ -287,7 +291,7 @@ impl Mirror {
                             me,
                             producer,
                             Msg::ProduceResponse {
-                                msg: request as u8,
+                                msg: small("produce request", request)?,
                                 error,
                             },
                         );
@@ -299,9 +303,9 @@ impl Mirror {
                     isr,
                 } => {
                     let msg = Msg::AlterIsr {
-                        epoch: leader_epoch as u8,
+                        epoch: small("leader epoch", leader_epoch)?,
                         isr: set(isr),
-                        version: partition_epoch as u8,
+                        version: small("partition epoch", partition_epoch)?,
                     };
                     self.send(me, usize::from(self.ids.controller()), msg);
                 }
@@ -361,10 +365,12 @@ impl Mirror {
         };
         let hw = p.high_watermark();
         let msg = Msg::Fetch {
-            epoch: fetch.leader_epoch as u8,
-            offset: fetch.fetch_offset as u8,
-            last_epoch: fetch.last_fetched_epoch.unwrap_or(0) as u8,
-            high_watermark: hw as u8,
+            epoch: small("leader epoch", fetch.leader_epoch)?,
+            offset: small("fetch offset", fetch.fetch_offset)?,
+            // The model's follower says 0 for an empty log; the broker's
+            // says nothing, and a leader looks only past offset 0.
+            last_epoch: small("last fetched epoch", fetch.last_fetched_epoch.unwrap_or(0))?,
+            high_watermark: small("high watermark", hw)?,
         };
         self.fetches.insert((i, msg.clone()), (fetch, hw));
         let (src, dst) = (self.ids.replica(i), self.ids.replica(ix(fetch.leader)));
@@ -445,28 +451,32 @@ impl Mirror {
                 records,
                 high_watermark,
             } => FetchResult::Records {
-                offset: sent.fetch_offset as u8,
+                offset: small("fetch offset", sent.fetch_offset)?,
                 entries: records::entries(records)?
                     .into_iter()
-                    .map(|e| kafka_oracle_models::msg::Entry {
-                        epoch: e.epoch as u8,
-                        msg: e.msg,
-                        producer_id: e.producer_id.map_or(0, |p| p as u8),
+                    .map(|e| {
+                        Ok(kafka_oracle_models::msg::Entry {
+                            epoch: small("epoch", e.epoch)?,
+                            msg: e.msg,
+                            producer_id: e
+                                .producer_id
+                                .map_or(Ok(0), |p| small("producer id", p))?,
+                        })
                     })
-                    .collect(),
-                high_watermark: *high_watermark as u8,
+                    .collect::<Result<_, String>>()?,
+                high_watermark: small("high watermark", *high_watermark)?,
             },
             Answer::Diverging { epoch, end_offset } => FetchResult::Diverging {
-                epoch: (*epoch).max(0) as u8,
-                end_offset: *end_offset as u8,
+                epoch: small("diverging epoch", *epoch)?,
+                end_offset: small("diverging end offset", *end_offset)?,
             },
             Answer::OutOfRange { log_end_offset, .. } => FetchResult::OutOfRange {
-                log_end_offset: *log_end_offset as u8,
+                log_end_offset: small("log end offset", *log_end_offset)?,
             },
             Answer::NotLeader => FetchResult::NotLeader,
         };
         let msg = Msg::FetchResponse {
-            epoch: sent.leader_epoch as u8,
+            epoch: small("leader epoch", sent.leader_epoch)?,
             result,
         };
         self.answers.insert((f, msg.clone()), (sent, answer));
@@ -587,7 +597,7 @@ impl Mirror {
             .fetch_for_consumer(offset, MAX_BYTES, None, &mut buf)
         {
             Ok(fetched) => PollResult::Records {
-                offset: offset as u8,
+                offset: small("fetch offset", offset)?,
                 msgs: records::entries(fetched.records)?
                     .into_iter()
                     .map(|e| e.msg)

@@ -137,6 +137,17 @@ fn apply(
     Ok(())
 }
 
+/// A broker value in the model's `u8`: a value that does not fit is a
+/// divergence of its own, never wrapped into a false match.
+pub(crate) fn small<T>(what: &str, value: T) -> Result<u8, String>
+where
+    T: TryInto<u8> + Copy + std::fmt::Display,
+{
+    value
+        .try_into()
+        .map_err(|_| format!("the broker's {what} {value} is outside the model's range"))
+}
+
 fn sent_diff(model: &compare::Counts, broker: &compare::Counts) -> String {
     let mut out = String::from("the replicas sent different messages:\n");
     for (key, n) in model {

@@ -323,20 +323,7 @@ async fn drive(args: &ProbeArgs, bootstrap: Vec<String>, w: Arc<Workload>) -> Re
     // a value twice, a duplicate of the client's making.
     let writer = connect(&bootstrap, &w.settings, Some(Duration::ZERO)).await?;
     let timeout_ms = w.settings.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-    let controller = reader
-        .controller_client()
-        .map_err(|e| format!("no controller: {e}"))?;
-    match controller
-        .create_topic(args.topic.clone(), w.keys, -1, timeout_ms)
-        .await
-    {
-        Ok(()) => {}
-        Err(ClientError::ServerError {
-            protocol_error: ProtocolError::TopicAlreadyExists,
-            ..
-        }) => {}
-        Err(e) => return Err(format!("cannot create topic {}: {e}", args.topic)),
-    }
+    create_topic(&reader, &args.topic, w.keys, timeout_ms).await?;
     let readers = Arc::new(partitions(&reader, &args.topic, w.keys).await?);
     let writers = Arc::new(partitions(&writer, &args.topic, w.keys).await?);
 
@@ -395,6 +382,36 @@ async fn connect(
             "cannot connect to {} within {SETUP_WAIT:?}",
             bootstrap.join(",")
         )),
+    }
+}
+
+/// Creates the topic, asking again while the cluster is still forming (a
+/// fresh broker may not yet list itself or the controller in metadata).
+async fn create_topic(
+    client: &Client,
+    topic: &str,
+    keys: i32,
+    timeout_ms: i32,
+) -> Result<(), String> {
+    let until = Instant::now() + SETUP_WAIT;
+    loop {
+        let controller = client
+            .controller_client()
+            .map_err(|e| format!("no controller: {e}"))?;
+        match controller
+            .create_topic(topic.to_string(), keys, -1, timeout_ms)
+            .await
+        {
+            Ok(())
+            | Err(ClientError::ServerError {
+                protocol_error: ProtocolError::TopicAlreadyExists,
+                ..
+            }) => return Ok(()),
+            Err(e) if Instant::now() > until => {
+                return Err(format!("cannot create topic {topic}: {e}"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }
 

@@ -129,8 +129,8 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
     let out = probe(&[
         "--bootstrap",
         &cluster.bootstrap,
-        "--duration-ms",
-        "2000",
+        "--messages",
+        "300",
         "--set",
         "acks=all",
         "--set",
@@ -143,13 +143,14 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("; valid"), "{stdout}");
     let text = std::fs::read_to_string(&history).expect("the history is kept");
-    let sent = count(&text, "ok", "send");
-    assert!(sent > 10, "only {sent} acknowledged sends");
-    assert_eq!(
-        count(&text, "invoke", "send"),
-        sent,
-        "every send acknowledged"
-    );
+    // Each of the 300 sends is invoked and completed; with nothing
+    // failing nearly all are acknowledged (a fresh partition's first send
+    // may still meet its leader's election).
+    assert_eq!(count(&text, "invoke", "send"), 300);
+    let ok = count(&text, "ok", "send");
+    let completed = ok + count(&text, "fail", "send") + count(&text, "info", "send");
+    assert_eq!(completed, 300);
+    assert!(ok >= 250, "only {ok} of 300 sends acknowledged");
     assert!(count(&text, "ok", "poll") > 0);
     // Two consumers and the final reader each assign every partition.
     assert_eq!(count(&text, "ok", "assign"), 3);
@@ -189,7 +190,10 @@ fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
     assert_eq!(report["valid"], true, "{stdout}");
     assert!(report["ops"].as_u64().is_some_and(|n| n > 20), "{stdout}");
     assert!(stderr.contains("nemesis at"), "{stderr}");
-    assert!(stderr.contains("nemesis failed (exit status: 3)"), "{stderr}");
+    assert!(
+        stderr.contains("nemesis failed (exit status: 3)"),
+        "{stderr}"
+    );
 }
 
 #[test]

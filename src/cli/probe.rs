@@ -104,12 +104,13 @@ impl Settings {
                 .ok_or_else(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
             let (knob, value) = (knob.trim(), value.trim());
             let bad = |why: &str| format!("--set {knob}={value}: {why}");
-            let ms = || -> Result<u64, String> {
+            // Kafka's wire protocol carries these as 32-bit integers.
+            let positive = || -> Result<u64, String> {
                 value
                     .parse::<u64>()
                     .ok()
                     .filter(|&v| (1..=i32::MAX as u64).contains(&v))
-                    .ok_or_else(|| bad("a positive number of milliseconds"))
+                    .ok_or_else(|| bad("a positive integer (at most 2147483647)"))
             };
             match knob {
                 // rskafka always asks for acks=all; any other value would
@@ -119,11 +120,11 @@ impl Settings {
                         return Err(bad("rskafka always sends acks=all (-1)"));
                     }
                 }
-                "request.timeout.ms" => s.request_timeout = Duration::from_millis(ms()?),
-                "retry.backoff.ms" => s.retry_backoff = Duration::from_millis(ms()?),
+                "request.timeout.ms" => s.request_timeout = Duration::from_millis(positive()?),
+                "retry.backoff.ms" => s.retry_backoff = Duration::from_millis(positive()?),
                 "client.id" => s.client_id = value.to_string(),
-                "fetch.max.wait.ms" => s.fetch_max_wait_ms = ms()? as i32,
-                "fetch.max.bytes" => s.fetch_max_bytes = ms()? as i32,
+                "fetch.max.wait.ms" => s.fetch_max_wait_ms = positive()? as i32,
+                "fetch.max.bytes" => s.fetch_max_bytes = positive()? as i32,
                 // rskafka has no idempotent producer, and the probe sends
                 // each value once: a resend without idempotence may
                 // duplicate, which would be the client's doing.
@@ -515,8 +516,9 @@ async fn produce(
     }
 }
 
-/// One poll: a fetch from each position in `want`, advancing it past what
-/// was read. `None` when every fetch failed (nothing was read).
+/// One poll: a fetch from each partition in `want` at its position,
+/// advancing the position past what was read; recorded `fail` when every
+/// fetch failed (nothing was read).
 async fn poll(
     process: u64,
     w: &Workload,

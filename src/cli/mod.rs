@@ -13,6 +13,7 @@ mod check;
 mod cluster;
 mod conform;
 mod controller;
+mod probe;
 mod properties_file;
 mod replay;
 mod verify_history;
@@ -43,6 +44,9 @@ enum Command {
     /// one client operation a line) for lost, duplicated or misordered
     /// records.
     VerifyHistory(verify_history::VerifyHistoryArgs),
+    /// Record a history from a Kafka-compatible system through the rskafka
+    /// client, under faults a given command injects, and judge it.
+    Probe(probe::ProbeArgs),
     /// Run the controller: broker sessions, leader elections, ISR changes.
     Controller(controller::ControllerArgs),
     /// Run a broker: Kafka's wire protocol for clients, replication by
@@ -140,6 +144,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Conform(args) => conform::run(args),
         Command::VerifyHistory(args) => verify_history::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Cluster(args) => cluster::run(args),

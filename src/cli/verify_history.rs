@@ -42,7 +42,7 @@ pub fn run(args: VerifyHistoryArgs) -> Result<u8, String> {
     })
 }
 
-fn print_report(path: &str, report: &Report) {
+pub(super) fn print_report(path: &str, report: &Report) {
     for anomaly in Anomaly::ALL {
         let cases = report.anomalies.of(anomaly);
         for case in cases.iter().take(SHOWN) {

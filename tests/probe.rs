@@ -1,0 +1,213 @@
+//! `kafka-oracle probe` against the project's own broker: a controller and
+//! three brokers as real processes on loopback (min.insync.replicas=2),
+//! the probe's rskafka workload with acks=all, and its verdict.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use tempfile::TempDir;
+
+const EXE: &str = env!("CARGO_BIN_EXE_kafka-oracle");
+
+/// A child that dies with the test: its stdin is a pipe held here, and it
+/// exits when that closes (`--exit-with-stdin`); dropped, it is killed.
+struct Process {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kafka-oracle ARGS` on port 0 and returns it with the address
+/// it says it listens on.
+fn start(args: &[String]) -> (Process, String) {
+    let mut child = Command::new(EXE)
+        .args(args)
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kafka-oracle starts");
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let process = Process {
+        child,
+        _stdin: stdin,
+    };
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("it says where it listens");
+    let address = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|_| line.contains("listening on"))
+        .unwrap_or_else(|| panic!("{args:?} did not start: {line:?}"))
+        .to_string();
+    (process, address)
+}
+
+struct Cluster {
+    _dir: TempDir,
+    _controller: Process,
+    brokers: Vec<Process>,
+    bootstrap: String,
+}
+
+/// A controller and brokers 1 to 3; topics get 3 replicas and
+/// min.insync.replicas=2, so acks=all means two copies.
+fn cluster() -> Cluster {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (controller, controller_address) = start(&[
+        "controller".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        path("controller"),
+        "--set".into(),
+        "default.replication.factor=3".into(),
+        "--set".into(),
+        "min.insync.replicas=2".into(),
+        // A killed broker's partitions move soon.
+        "--set".into(),
+        "broker.session.timeout.ms=3000".into(),
+    ]);
+    let mut brokers = Vec::new();
+    let mut addresses = Vec::new();
+    for id in 1..=3 {
+        let (broker, address) = start(&[
+            "broker".into(),
+            "--node-id".into(),
+            id.to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            path(&format!("broker-{id}")),
+            "--controller".into(),
+            controller_address.clone(),
+            "--set".into(),
+            "min.insync.replicas=2".into(),
+        ]);
+        brokers.push(broker);
+        addresses.push(address);
+    }
+    Cluster {
+        _dir: dir,
+        _controller: controller,
+        brokers,
+        bootstrap: addresses.join(","),
+    }
+}
+
+fn probe(args: &[&str]) -> Output {
+    Command::new(EXE)
+        .arg("probe")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kafka-oracle probe runs")
+}
+
+/// How many lines of the history are `type` completions of `f`.
+fn count(history: &str, kind: &str, f: &str) -> usize {
+    let needle = format!("\"type\":\"{kind}\",\"f\":\"{f}\"");
+    history.lines().filter(|l| l.contains(&needle)).count()
+}
+
+#[test]
+fn acks_all_with_min_insync_two_records_a_valid_history() {
+    let cluster = cluster();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let history = dir.path().join("history.jsonl");
+    let history_arg = history.display().to_string();
+    let out = probe(&[
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--messages",
+        "300",
+        "--set",
+        "acks=all",
+        "--set",
+        "request.timeout.ms=5000",
+        "--history-out",
+        &history_arg,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("; valid"), "{stdout}");
+    let text = std::fs::read_to_string(&history).expect("the history is kept");
+    // Each of the 300 sends is invoked and completed; with nothing
+    // failing nearly all are acknowledged (a fresh partition's first send
+    // may still meet its leader's election).
+    assert_eq!(count(&text, "invoke", "send"), 300);
+    let ok = count(&text, "ok", "send");
+    let completed = ok + count(&text, "fail", "send") + count(&text, "info", "send");
+    assert_eq!(completed, 300);
+    assert!(ok >= 250, "only {ok} of 300 sends acknowledged");
+    assert!(count(&text, "ok", "poll") > 0);
+    // Two consumers and the final reader each assign every partition.
+    assert_eq!(count(&text, "ok", "assign"), 3);
+
+    // The kept history is judged the same by verify-history.
+    let again = Command::new(EXE)
+        .args(["verify-history", &history_arg])
+        .output()
+        .expect("verify-history runs");
+    assert_eq!(again.status.code(), Some(0));
+}
+
+#[test]
+fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
+    let cluster = cluster();
+    let victim = cluster.brokers[0].child.id();
+    // Every run kills broker 1 (again: unreaped, it stays a zombie) and
+    // then fails, which the probe reports and goes on.
+    let nemesis = format!("kill -9 {victim}; exit 3");
+    let out = probe(&[
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--duration-ms",
+        "5000",
+        "--set",
+        "request.timeout.ms=3000",
+        "--nemesis",
+        &nemesis,
+        "--nemesis-every-ms",
+        "1500",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["valid"], true, "{stdout}");
+    assert!(report["ops"].as_u64().is_some_and(|n| n > 20), "{stdout}");
+    assert!(stderr.contains("nemesis at"), "{stderr}");
+    assert!(
+        stderr.contains("nemesis failed (exit status: 3)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_or_unsupported_setting_is_refused_by_name() {
+    let out = probe(&["--bootstrap", "127.0.0.1:1", "--set", "linger.mss=5"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown setting \"linger.mss\""),
+        "{stderr}"
+    );
+
+    let out = probe(&["--bootstrap", "127.0.0.1:1", "--set", "acks=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("acks=1"), "{stderr}");
+}

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod conform;
 pub mod controller;
 pub mod history;
+pub mod knob;
 pub mod log;
 pub mod replay;
 pub mod trace;

@@ -1,7 +1,7 @@
 //! A broker's settings, under Kafka's names (`server.properties`).
 
 use super::partition::{ReplicationConfig, Truncation};
-use crate::controller::state::parse_bool;
+use crate::knob::Knob;
 use crate::log::LogConfig;
 use std::collections::BTreeMap;
 
@@ -90,48 +90,41 @@ pub const KNOBS: &[(&str, &str)] = &[
 
 impl BrokerConfig {
     pub fn set(&mut self, knob: &str, value: &str) -> Result<(), String> {
-        let bad = |why: &str| format!("{knob}={value}: {why}");
-        let int = |min: i64, max: i64| -> Result<i64, String> {
-            match value.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                Ok(_) => Err(bad(&format!("must be between {min} and {max}"))),
-                Err(_) => Err(bad("not an integer")),
-            }
-        };
+        let k = Knob { name: knob, value };
         let i32_max = i64::from(i32::MAX);
         match knob {
             "default.replication.factor" => {
-                self.default_replication_factor = Some(int(1, i64::from(i16::MAX))? as i16)
+                self.default_replication_factor = Some(k.int(1, i64::from(i16::MAX))? as i16)
             }
-            "num.partitions" => self.num_partitions = Some(int(1, 1 << 16)? as i32),
-            "auto.create.topics.enable" => {
-                self.auto_create_topics = parse_bool(value).ok_or_else(|| bad("not a boolean"))?
-            }
+            "num.partitions" => self.num_partitions = Some(k.int(1, 1 << 16)? as i32),
+            "auto.create.topics.enable" => self.auto_create_topics = k.boolean()?,
             "min.insync.replicas" => {
-                int(1, i64::from(i16::MAX))?;
+                k.int(1, i64::from(i16::MAX))?;
                 self.topic_defaults
                     .insert(knob.to_string(), value.trim().to_string());
             }
             "unclean.leader.election.enable" => {
-                parse_bool(value).ok_or_else(|| bad("not a boolean"))?;
+                k.boolean()?;
                 self.topic_defaults
                     .insert(knob.to_string(), value.trim().to_string());
             }
             "replica.lag.time.max.ms" => {
-                self.replication.replica_lag_time_max_ms = int(1, i32_max)? as u64
+                self.replication.replica_lag_time_max_ms = k.int(1, i32_max)? as u64
             }
             "replica.high.watermark.checkpoint.interval.ms" => {
-                self.replication.high_watermark_checkpoint_interval_ms = int(1, i32_max)? as u64
+                self.replication.high_watermark_checkpoint_interval_ms = k.int(1, i32_max)? as u64
             }
             "replica.truncation" => {
                 self.replication.truncation = match value.trim() {
                     "leader-epoch" => Truncation::LeaderEpoch,
                     "high-watermark" => Truncation::HighWatermark,
-                    _ => return Err(bad("must be leader-epoch or high-watermark")),
+                    _ => return Err(k.bad("must be leader-epoch or high-watermark")),
                 }
             }
-            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = int(1, i32_max)? as usize,
-            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = int(0, i32_max)? as u64,
+            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = k.int(1, i32_max)? as usize,
+            "replica.fetch.wait.max.ms" => {
+                self.replica_fetch_wait_max_ms = k.int(0, i32_max)? as u64
+            }
             _ if crate::log::KNOBS.iter().any(|(name, _)| *name == knob) => {
                 self.log.set(knob, value)?
             }

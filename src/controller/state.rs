@@ -21,6 +21,7 @@ use super::protocol::{
     TopicMetadata,
 };
 use crate::broker::partition::BrokerId;
+use crate::knob::{parse_bool, Knob};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,29 +96,19 @@ pub const KNOBS: &[(&str, &str)] = &[
 
 impl ControllerConfig {
     pub fn set(&mut self, knob: &str, value: &str) -> Result<(), String> {
-        let bad = |why: &str| format!("{knob}={value}: {why}");
-        let int = |min: i64, max: i64| -> Result<i64, String> {
-            match value.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                Ok(_) => Err(bad(&format!("must be between {min} and {max}"))),
-                Err(_) => Err(bad("not an integer")),
-            }
-        };
+        let k = Knob { name: knob, value };
         match knob {
             "broker.session.timeout.ms" => {
-                self.session_timeout_ms = int(1, i64::from(i32::MAX))? as u64
+                self.session_timeout_ms = k.int(1, i64::from(i32::MAX))? as u64
             }
-            "unclean.leader.election.enable" => {
-                self.unclean_leader_election =
-                    parse_bool(value).ok_or_else(|| bad("not a boolean"))?
-            }
+            "unclean.leader.election.enable" => self.unclean_leader_election = k.boolean()?,
             "default.replication.factor" => {
-                self.default_replication_factor = int(1, i64::from(i16::MAX))? as i16
+                self.default_replication_factor = k.int(1, i64::from(i16::MAX))? as i16
             }
             "min.insync.replicas" => {
-                self.min_insync_replicas = int(1, i64::from(i16::MAX))? as usize
+                self.min_insync_replicas = k.int(1, i64::from(i16::MAX))? as usize
             }
-            "num.partitions" => self.num_partitions = int(1, 1 << 16)? as i32,
+            "num.partitions" => self.num_partitions = k.int(1, 1 << 16)? as i32,
             _ => {
                 let known: Vec<&str> = KNOBS.iter().map(|(name, _)| *name).collect();
                 return Err(format!(
@@ -127,14 +118,6 @@ impl ControllerConfig {
             }
         }
         Ok(())
-    }
-}
-
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The log's settings, under Kafka's broker names and with Kafka's defaults.
 
+use crate::knob::Knob;
+
 /// Settings of one log. `u64::MAX` and `None` stand for Kafka's "never"
 /// (`Long.MAX_VALUE`, `-1`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,50 +73,36 @@ impl LogConfig {
     /// Sets one knob from its Kafka name and text value; the error names
     /// the knob and what is wrong with the value.
     pub fn set(&mut self, knob: &str, value: &str) -> Result<(), String> {
-        let bad = |why: &str| format!("{knob}={value}: {why}");
-        let number = || {
-            value
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| bad("not an integer"))
-        };
-        let positive = |max: i64| -> Result<i64, String> {
-            let n = number()?;
-            if n < 1 || n > max {
-                return Err(bad(&format!("must be between 1 and {max}")));
-            }
-            Ok(n)
-        };
+        let k = Knob { name: knob, value };
         // Kafka spells "never" as -1 for retention and Long.MAX_VALUE for flushing.
         let never_or = |n: i64| -> Result<Option<u64>, String> {
             match n {
                 -1 => Ok(None),
                 n if n >= 0 => Ok(Some(n as u64)),
-                _ => Err(bad("must be -1 (never) or at least 0")),
+                _ => Err(k.bad("must be -1 (never) or at least 0")),
             }
         };
         match knob {
             "log.segment.bytes" | "segment.bytes" => {
-                self.segment_bytes = positive(i64::from(i32::MAX))? as u32
+                self.segment_bytes = k.int(1, i64::from(i32::MAX))? as u32
             }
             "log.index.interval.bytes" | "index.interval.bytes" => {
-                self.index_interval_bytes = positive(i64::from(i32::MAX))? as u32
+                self.index_interval_bytes = k.int(1, i64::from(i32::MAX))? as u32
             }
             "log.flush.interval.messages" | "flush.messages" => {
-                self.flush_interval_messages = positive(i64::MAX)? as u64
+                self.flush_interval_messages = k.int(1, i64::MAX)? as u64
             }
             "log.flush.interval.ms" | "flush.ms" => {
-                self.flush_interval_ms = number()
-                    .and_then(|n| u64::try_from(n).map_err(|_| bad("must be at least 0")))?
+                self.flush_interval_ms = k.int(0, i64::MAX)? as u64
             }
             "log.retention.bytes" | "retention.bytes" => {
-                self.retention_bytes = number().and_then(never_or)?
+                self.retention_bytes = k.int(i64::MIN, i64::MAX).and_then(never_or)?
             }
             "log.retention.ms" | "retention.ms" => {
-                self.retention_ms = number().and_then(never_or)?
+                self.retention_ms = k.int(i64::MIN, i64::MAX).and_then(never_or)?
             }
             "message.max.bytes" | "max.message.bytes" => {
-                self.max_message_bytes = positive(i64::from(i32::MAX) - 12)? as u32
+                self.max_message_bytes = k.int(1, i64::from(i32::MAX) - 12)? as u32
             }
             _ => {
                 let known: Vec<&str> = KNOBS.iter().map(|(name, _)| *name).collect();

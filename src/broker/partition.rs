@@ -759,6 +759,10 @@ impl Partition {
             {
                 producers.record(&header);
             }
+            // A read that returns nothing would return nothing again.
+            if fetched.next_offset <= next {
+                break;
+            }
             next = fetched.next_offset;
         }
         self.producers = producers;

@@ -623,36 +623,37 @@ impl Seen {
 
 #[cold]
 fn nonmonotonic_send(keys: &Keys, key: KeyId, before: Mark, now: Mark) -> Case {
-    Case {
-        key: keys.name(key).to_string(),
-        values: vec![before.value, now.value],
-        offsets: vec![before.offset, now.offset],
-        why: format!(
-            "process {} sent value {} to offset {} of key {}, then value {} landed at offset {}",
-            now.op.process,
-            before.value,
-            before.offset,
-            keys.name(key),
-            now.value,
-            now.offset
-        ),
-        ops: in_order(vec![before.op, now.op]),
-    }
+    let why = format!(
+        "process {} sent value {} to offset {} of key {}, then value {} landed at offset {}",
+        now.op.process,
+        before.value,
+        before.offset,
+        keys.name(key),
+        now.value,
+        now.offset
+    );
+    out_of_order(keys, key, before, now, why)
 }
 
 #[cold]
 fn nonmonotonic_poll(keys: &Keys, key: KeyId, before: Mark, now: Mark) -> Case {
+    let why = format!(
+        "process {} read offset {} of key {}, then offset {}",
+        now.op.process,
+        before.offset,
+        keys.name(key),
+        now.offset
+    );
+    out_of_order(keys, key, before, now, why)
+}
+
+/// The evidence of an offset that went backwards: the two operations.
+fn out_of_order(keys: &Keys, key: KeyId, before: Mark, now: Mark, why: String) -> Case {
     Case {
         key: keys.name(key).to_string(),
         values: vec![before.value, now.value],
         offsets: vec![before.offset, now.offset],
-        why: format!(
-            "process {} read offset {} of key {}, then offset {}",
-            now.op.process,
-            before.offset,
-            keys.name(key),
-            now.offset
-        ),
+        why,
         ops: in_order(vec![before.op, now.op]),
     }
 }

@@ -43,58 +43,112 @@ pub fn replay(
     scratch: &Path,
     bug: Option<Bug>,
 ) -> Result<usize, Divergence> {
-    let at = |step: usize, action: &str| {
-        let action = action.to_string();
-        move |what: String| Divergence { step, action, what }
-    };
-    let replicas = system.ids.replicas;
-    let idempotence = system.cfg.idempotence;
-    let mut mirror = Mirror::start(&system.cfg, system.ids, scratch.to_path_buf(), bug)
-        .map_err(at(0, "start"))?;
-    let mut compared = 0;
-    let initial_fetches = compare::count(mirror.take_sent());
-    let model_initial = compare::count(
-        compare::in_flight(init)
-            .into_iter()
-            .filter(|(src, _, _)| (1..=usize::from(replicas)).contains(src)),
-    );
-    if initial_fetches != model_initial {
-        return Err(at(0, "start")(sent_diff(&model_initial, &initial_fetches)));
+    let mut replayer = Replayer::start(system, init, scratch, bug)?;
+    for action in actions {
+        replayer.step(action)?;
     }
-    let mut state = init.clone();
-    for (i, action) in actions.iter().enumerate() {
-        let step = i + 1;
+    Ok(replayer.compared)
+}
+
+/// A replay in progress: the model's state and the broker beside it,
+/// compared after every step.
+pub struct Replayer<'a> {
+    system: &'a System,
+    mirror: Mirror,
+    state: SystemState,
+    /// Steps taken.
+    steps: usize,
+    /// Replica states compared.
+    pub compared: usize,
+}
+
+impl<'a> Replayer<'a> {
+    /// Starts the broker in the model's initial state `init`.
+    pub fn start(
+        system: &'a System,
+        init: &SystemState,
+        scratch: &Path,
+        bug: Option<Bug>,
+    ) -> Result<Replayer<'a>, Divergence> {
+        let replicas = system.ids.replicas;
+        let mut mirror = Mirror::start(&system.cfg, system.ids, scratch.to_path_buf(), bug)
+            .map_err(at(0, "start"))?;
+        let initial_fetches = compare::count(mirror.take_sent());
+        let model_initial = compare::count(
+            compare::in_flight(init)
+                .into_iter()
+                .filter(|(src, _, _)| (1..=usize::from(replicas)).contains(src)),
+        );
+        if initial_fetches != model_initial {
+            return Err(at(0, "start")(sent_diff(&model_initial, &initial_fetches)));
+        }
+        Ok(Replayer {
+            system,
+            mirror,
+            state: init.clone(),
+            steps: 0,
+            compared: 0,
+        })
+    }
+
+    /// The model's state after the steps taken.
+    pub fn state(&self) -> &SystemState {
+        &self.state
+    }
+
+    /// The broker's replica `ix` as the model would state it, `None` while
+    /// it is down.
+    pub fn broker_replica(&self, ix: u8) -> Result<Option<compare::ReplicaView>, String> {
+        compare::broker_replica(&self.mirror, ix)
+    }
+
+    /// Takes `action` in the model and gives the broker what it gives the
+    /// replicas; then the two must agree on what the replicas sent and on
+    /// every replica. Returns what the broker replicas sent.
+    pub fn step(&mut self, action: &Action) -> Result<Vec<mirror::Sent>, Divergence> {
+        self.steps += 1;
+        let (system, replicas) = (self.system, self.system.ids.replicas);
         let described = system.format_action(action);
+        let at = at(self.steps, &described);
         let next = system
-            .next_state(&state, action.clone())
-            .ok_or_else(|| at(step, &described)("the model refuses this action here".into()))?;
-        apply(&mut mirror, system, &state, action).map_err(at(step, &described))?;
-        mirror.checkpoint().map_err(at(step, &described))?;
-        let broker_sent = compare::count(mirror.take_sent());
-        let model_sent = compare::model_sent(&state, &next, replicas);
+            .next_state(&self.state, action.clone())
+            .ok_or_else(|| at("the model refuses this action here".into()))?;
+        apply(&mut self.mirror, system, &self.state, action).map_err(&at)?;
+        self.mirror.checkpoint().map_err(&at)?;
+        let sent = self.mirror.take_sent();
+        let broker_sent = compare::count(sent.iter().cloned());
+        let model_sent = compare::model_sent(&self.state, &next, replicas);
         if matches!(action, Action::Step(_) | Action::PowerLoss) && broker_sent != model_sent {
-            return Err(at(step, &described)(sent_diff(&model_sent, &broker_sent)));
+            return Err(at(sent_diff(&model_sent, &broker_sent)));
         }
         for ix in 0..replicas {
-            let model = compare::model_replica(&next, system.ids, ix, idempotence);
-            let Some(broker) =
-                compare::broker_replica(&mirror, ix).map_err(at(step, &described))?
-            else {
+            let model = compare::model_replica(&next, system.ids, ix, system.cfg.idempotence);
+            let Some(broker) = compare::broker_replica(&self.mirror, ix).map_err(&at)? else {
                 if model.up {
-                    return Err(at(step, &described)(format!(
+                    return Err(at(format!(
                         "replica {ix} is up in the model, down in the broker"
                     )));
                 }
                 continue;
             };
             if let Some(diff) = compare::diff_replica(ix, &model, &broker) {
-                return Err(at(step, &described)(diff));
+                return Err(at(diff));
             }
-            compared += 1;
+            self.compared += 1;
         }
-        state = next;
+        self.state = next;
+        Ok(sent)
     }
-    Ok(compared)
+}
+
+/// Where a divergence found at `step` (taking `action`) is reported.
+fn at(step: usize, action: &str) -> impl Fn(String) -> Divergence {
+    let action = action.to_string();
+    move |what: String| Divergence {
+        step,
+        action: action.clone(),
+        what,
+    }
 }
 
 /// Gives the broker what the model's `action` gives the replicas.

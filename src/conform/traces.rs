@@ -17,7 +17,9 @@ pub fn initial(system: &System) -> SystemState {
         .expect("the model has one initial state")
 }
 
-fn successors(system: &System, state: &SystemState) -> Vec<(Action, SystemState)> {
+/// The actions the model takes from `state` (those it lists and does not
+/// refuse), each with the state it leads to.
+pub fn successors(system: &System, state: &SystemState) -> Vec<(Action, SystemState)> {
     let mut actions = Vec::new();
     system.actions(state, &mut actions);
     actions

@@ -189,7 +189,7 @@ fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
     assert_eq!(report["valid"], true, "{stdout}");
     assert!(report["ops"].as_u64().is_some_and(|n| n > 20), "{stdout}");
-    assert!(stderr.contains("nemesis at"), "{stderr}");
+    assert!(stderr.contains("nemesis run 1 at"), "{stderr}");
     assert!(
         stderr.contains("nemesis failed (exit status: 3)"),
         "{stderr}"
@@ -210,4 +210,48 @@ fn an_unknown_or_unsupported_setting_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("acks=1"), "{stderr}");
+}
+
+#[test]
+fn a_bad_nemesis_schedule_is_refused_naming_the_flag() {
+    let refused = |args: &[&str], says: &str| {
+        let mut all = vec!["--bootstrap", "127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let out = probe(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(
+        &["--nemesis", "true", "--nemesis-at", "2000,1000"],
+        "--nemesis-at 2000,1000: the times must increase",
+    );
+    refused(
+        &["--nemesis", "true", "--nemesis-at", "500,x"],
+        "invalid value 'x' for '--nemesis-at",
+    );
+    refused(
+        &[
+            "--nemesis",
+            "true",
+            "--nemesis-at",
+            "500,6000",
+            "--duration-ms",
+            "5000",
+        ],
+        "6000 ms is not before the producers stop at 5000 ms",
+    );
+    refused(
+        &[
+            "--nemesis",
+            "true",
+            "--nemesis-at",
+            "500",
+            "--nemesis-every-ms",
+            "100",
+        ],
+        "cannot be used with",
+    );
+    refused(&["--nemesis-at", "500"], "--nemesis <CMD>");
+    refused(&["--nemesis", "true"], "--nemesis-every-ms <MS>");
 }

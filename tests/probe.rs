@@ -1,108 +1,31 @@
-//! `kafka-oracle probe` against the project's own broker: a controller and
-//! three brokers as real processes on loopback (min.insync.replicas=2),
-//! the probe's rskafka workload with acks=all, and its verdict.
+//! `kafka-oracle probe` against the project's own broker, a controller and
+//! brokers as real processes on loopback: with acks=all,
+//! min.insync.replicas=2 and three replicas the history is valid, plain and
+//! with SIGKILL of a broker as the nemesis.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use tempfile::TempDir;
+// Shared with tests/cluster; each uses part of it.
+#[path = "support/processes.rs"]
+#[allow(dead_code)]
+mod processes;
+
+use processes::Cluster;
+use std::process::{Command, Output, Stdio};
 
 const EXE: &str = env!("CARGO_BIN_EXE_kafka-oracle");
-
-/// A child that dies with the test: its stdin is a pipe held here, and it
-/// exits when that closes (`--exit-with-stdin`); dropped, it is killed.
-struct Process {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `kafka-oracle ARGS` on port 0 and returns it with the address
-/// it says it listens on.
-fn start(args: &[String]) -> (Process, String) {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .arg("--exit-with-stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("kafka-oracle starts");
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let process = Process {
-        child,
-        _stdin: stdin,
-    };
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("it says where it listens");
-    let address = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|_| line.contains("listening on"))
-        .unwrap_or_else(|| panic!("{args:?} did not start: {line:?}"))
-        .to_string();
-    (process, address)
-}
-
-struct Cluster {
-    _dir: TempDir,
-    _controller: Process,
-    brokers: Vec<Process>,
-    bootstrap: String,
-}
 
 /// A controller and brokers 1 to 3; topics get 3 replicas and
 /// min.insync.replicas=2, so acks=all means two copies.
 fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    let (controller, controller_address) = start(&[
-        "controller".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--data-dir".into(),
-        path("controller"),
-        "--set".into(),
-        "default.replication.factor=3".into(),
-        "--set".into(),
-        "min.insync.replicas=2".into(),
-        // A killed broker's partitions move soon.
-        "--set".into(),
-        "broker.session.timeout.ms=3000".into(),
-    ]);
-    let mut brokers = Vec::new();
-    let mut addresses = Vec::new();
-    for id in 1..=3 {
-        let (broker, address) = start(&[
-            "broker".into(),
-            "--node-id".into(),
-            id.to_string(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--data-dir".into(),
-            path(&format!("broker-{id}")),
-            "--controller".into(),
-            controller_address.clone(),
-            "--set".into(),
-            "min.insync.replicas=2".into(),
-        ]);
-        brokers.push(broker);
-        addresses.push(address);
-    }
-    Cluster {
-        _dir: dir,
-        _controller: controller,
-        brokers,
-        bootstrap: addresses.join(","),
-    }
+    Cluster::start(
+        3,
+        &[
+            "default.replication.factor=3",
+            "min.insync.replicas=2",
+            // A killed broker's partitions move soon.
+            "broker.session.timeout.ms=3000",
+        ],
+        &["min.insync.replicas=2"],
+    )
 }
 
 fn probe(args: &[&str]) -> Output {
@@ -128,7 +51,7 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
     let history_arg = history.display().to_string();
     let out = probe(&[
         "--bootstrap",
-        &cluster.bootstrap,
+        &cluster.bootstrap(),
         "--messages",
         "300",
         "--set",
@@ -166,13 +89,13 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
 #[test]
 fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
     let cluster = cluster();
-    let victim = cluster.brokers[0].child.id();
+    let victim = cluster.pid(1);
     // Every run kills broker 1 (again: unreaped, it stays a zombie) and
     // then fails, which the probe reports and goes on.
     let nemesis = format!("kill -9 {victim}; exit 3");
     let out = probe(&[
         "--bootstrap",
-        &cluster.bootstrap,
+        &cluster.bootstrap(),
         "--duration-ms",
         "5000",
         "--set",

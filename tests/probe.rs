@@ -1,8 +1,10 @@
 //! `kafka-oracle probe` against the project's own broker, a controller and
 //! brokers as real processes on loopback: with acks=all,
 //! min.insync.replicas=2 and three replicas the history is valid, plain and
-//! with SIGKILL of a broker as the nemesis; with unclean leader election and
-//! a nemesis schedule that brings one about, it shows lost writes.
+//! with SIGKILL of a broker as the nemesis. Under nemesis schedules that
+//! bring them about step by step, it shows the lost writes of an unclean
+//! election and of pre-KIP-101 truncation to the high watermark (and none
+//! under the same schedule with leader-epoch truncation).
 
 // Shared with tests/cluster; each uses part of it.
 #[path = "support/processes.rs"]
@@ -11,9 +13,11 @@ mod processes;
 
 use processes::Cluster;
 use serde_json::Value;
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 const EXE: &str = env!("CARGO_BIN_EXE_kafka-oracle");
 
@@ -186,16 +190,6 @@ fn a_bad_nemesis_schedule_is_refused_naming_the_flag() {
     refused(&["--nemesis", "true"], "--nemesis-every-ms <MS>");
 }
 
-/// A probe running in the background, killed if the test ends first.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// How long a step of a schedule may wait for the cluster or the history.
 const STEP_WAIT: Duration = Duration::from_secs(30);
 
@@ -211,17 +205,6 @@ fn wait_until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// The history's complete lines from byte `from` on (the probe writes each
-/// line as its operation happens, so the last may still be partial).
-fn lines_since(history: &Path, from: usize) -> Vec<Value> {
-    let text = std::fs::read(history).unwrap_or_default();
-    let end = complete(&text).max(from);
-    String::from_utf8_lossy(&text[from..end])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a history line is JSON"))
-        .collect()
-}
-
 /// Where the history's complete lines end now.
 fn history_end(history: &Path) -> usize {
     complete(&std::fs::read(history).unwrap_or_default())
@@ -232,20 +215,41 @@ fn complete(text: &[u8]) -> usize {
     text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
 }
 
-/// The sends both invoked and acknowledged from byte `from` of the history
-/// on, as (offset, value).
-fn acknowledged_since(history: &Path, from: usize) -> Vec<(i64, i64)> {
-    let lines = lines_since(history, from);
-    let send = |line: &Value, kind: &str| -> Option<Value> {
-        (line["type"] == kind && line["f"] == "send").then(|| line["value"][0][2].clone())
-    };
-    let invoked: Vec<Value> = lines.iter().filter_map(|l| send(l, "invoke")).collect();
-    lines
-        .iter()
-        .filter_map(|l| send(l, "ok"))
-        .filter(|ok| invoked.contains(&ok[1]))
-        .filter_map(|ok| Some((ok[0].as_i64()?, ok[1].as_i64()?)))
-        .collect()
+/// An acknowledged send: (offset, value).
+type Acked = (i64, i64);
+
+/// The acknowledged sends: those invoked before byte
+/// `mark` of the history, and those invoked from there on. Only complete
+/// lines count: the probe writes each as its operation happens, so the
+/// last may still be partial.
+fn acknowledged(history: &Path, mark: usize) -> (Vec<Acked>, Vec<Acked>) {
+    let text = std::fs::read(history).unwrap_or_default();
+    let mut invoked_after = HashSet::new();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for line in text[..complete(&text)].split_inclusive(|&b| b == b'\n') {
+        let op: Value = serde_json::from_slice(line).expect("a history line is JSON");
+        let from_mark = start >= mark;
+        start += line.len();
+        let send = &op["value"][0][2];
+        match (op["f"].as_str(), op["type"].as_str()) {
+            (Some("send"), Some("invoke")) if from_mark => {
+                invoked_after.insert(send.as_i64());
+            }
+            (Some("send"), Some("ok")) => {
+                let (Some(offset), Some(value)) = (send[0].as_i64(), send[1].as_i64()) else {
+                    continue;
+                };
+                if invoked_after.contains(&Some(value)) {
+                    after.push((offset, value));
+                } else {
+                    before.push((offset, value));
+                }
+            }
+            _ => {}
+        }
+    }
+    (before, after)
 }
 
 /// Whether the controller's view of a partition has this leader (-1:
@@ -263,6 +267,89 @@ fn isr_is(p: &Value, brokers: &[i32]) -> bool {
     isr.iter()
         .copied()
         .eq(brokers.iter().map(|&b| i64::from(b)))
+}
+
+/// A probe in the background whose nemesis hands each run to the test and
+/// waits (at most 30 s) for it to be done: the test drives the cluster, the
+/// probe the clients. Killed if the test ends first.
+struct Stepped {
+    probe: Child,
+    dir: TempDir,
+}
+
+impl Stepped {
+    /// `kafka-oracle probe --bootstrap ... ARGS --nemesis ... --history-out
+    /// ... --json`; ARGS give the schedule.
+    fn start(cluster: &Cluster, args: &[&str]) -> Stepped {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let nemesis = format!(
+            "touch {d}/asked-$KAFKA_ORACLE_NEMESIS_RUN; for i in $(seq 600); do \
+             [ -e {d}/done-$KAFKA_ORACLE_NEMESIS_RUN ] && exit 0; sleep 0.05; done; exit 1",
+            d = dir.path().display()
+        );
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("a file");
+        let probe = Command::new(EXE)
+            .arg("probe")
+            .args(["--bootstrap", &cluster.bootstrap()])
+            .args(args)
+            .args(["--nemesis", &nemesis, "--json"])
+            .arg("--history-out")
+            .arg(dir.path().join("history.jsonl"))
+            .stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .spawn()
+            .expect("kafka-oracle probe runs");
+        Stepped { probe, dir }
+    }
+
+    fn pid(&self) -> u32 {
+        self.probe.id()
+    }
+
+    fn history(&self) -> PathBuf {
+        self.dir.path().join("history.jsonl")
+    }
+
+    /// Waits for nemesis run `run`, does `act`, and lets the run end.
+    fn serve(&self, run: u32, cluster: &mut Cluster, act: impl FnOnce(&mut Cluster)) {
+        let asked = self.dir.path().join(format!("asked-{run}"));
+        wait_until(&format!("asked for nemesis run {run}"), || {
+            asked.exists().then_some(())
+        });
+        act(cluster);
+        std::fs::write(self.dir.path().join(format!("done-{run}")), b"")
+            .expect("the run is marked done");
+    }
+
+    /// Waits for the probe's end: its exit code and JSON verdict.
+    fn finish(mut self) -> (Option<i32>, Value) {
+        let status = wait_until("the probe's end", || {
+            self.probe.try_wait().expect("the probe runs")
+        });
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).expect(name);
+        let (stdout, stderr) = (read("stdout"), read("stderr"));
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{stderr}"));
+        (status.code(), report)
+    }
+}
+
+impl Drop for Stepped {
+    fn drop(&mut self) {
+        let _ = self.probe.kill();
+        let _ = self.probe.wait();
+    }
+}
+
+/// The sends the verdict names lost writes.
+fn lost_writes(report: &Value) -> Vec<Acked> {
+    report["anomalies"]["lost-write"]
+        .as_array()
+        .expect("a list of lost writes")
+        .iter()
+        .filter_map(|case| Some((case["offsets"][0].as_i64()?, case["values"][0].as_i64()?)))
+        .collect()
 }
 
 /// The classic unclean election, one step a nemesis run, each step waiting
@@ -294,45 +381,25 @@ fn an_unclean_election_loses_acknowledged_writes() {
         ],
         &[],
     );
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let at = |name: &str| dir.path().join(name);
-    let history = at("history.jsonl");
-    // The nemesis hands each run to the test and waits (at most 30 s) for
-    // it to be done: the test drives the cluster, the probe the clients.
-    let nemesis = format!(
-        "touch {d}/asked-$KAFKA_ORACLE_NEMESIS_RUN; for i in $(seq 600); do \
-         [ -e {d}/done-$KAFKA_ORACLE_NEMESIS_RUN ] && exit 0; sleep 0.05; done; exit 1",
-        d = dir.path().display()
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--consumers",
+            "0",
+            "--duration-ms",
+            "6000",
+            "--nemesis-at",
+            "500,1000,1500,2000",
+        ],
     );
-    let file = |name: &str| std::fs::File::create(at(name)).expect("an output file");
-    let mut probe = Running(
-        Command::new(EXE)
-            .arg("probe")
-            .args(["--bootstrap", &cluster.bootstrap()])
-            .args(["--keys", "1", "--consumers", "0", "--duration-ms", "6000"])
-            .args(["--set", "request.timeout.ms=3000"])
-            .args(["--nemesis", &nemesis, "--nemesis-at", "500,1000,1500,2000"])
-            .args(["--history-out", &history.display().to_string(), "--json"])
-            .stdin(Stdio::null())
-            .stdout(file("stdout"))
-            .stderr(file("stderr"))
-            .spawn()
-            .expect("kafka-oracle probe runs"),
-    );
-    let serve = |run: u32, cluster: &mut Cluster, act: &mut dyn FnMut(&mut Cluster)| {
-        let (asked, done) = (at(&format!("asked-{run}")), at(&format!("done-{run}")));
-        wait_until(&format!("asked for nemesis run {run}"), || {
-            asked.exists().then_some(())
-        });
-        act(cluster);
-        std::fs::write(done, b"").expect("the step is marked done");
-    };
-
+    let history = probe.history();
     let leader = cluster.leader(TOPIC);
     // Brokers 1 and 2 hold the partition.
     let follower = 3 - leader;
     let mut mark = 0;
-    serve(1, &mut cluster, &mut |c| {
+    probe.serve(1, &mut cluster, |c| {
         c.kill(follower);
         c.wait_for(TOPIC, "an ISR of the leader alone", |p| {
             isr_is(p, &[leader])
@@ -340,23 +407,24 @@ fn an_unclean_election_loses_acknowledged_writes() {
         mark = history_end(&history);
     });
     let mut lost = (0, 0);
-    serve(2, &mut cluster, &mut |c| {
+    probe.serve(2, &mut cluster, |c| {
         lost = wait_until("a send acknowledged by the leader alone", || {
-            acknowledged_since(&history, mark).first().copied()
+            acknowledged(&history, mark).1.first().copied()
         });
         c.kill(leader);
         c.wait_for(TOPIC, "no leader", |p| leader_is(p, -1));
     });
-    serve(3, &mut cluster, &mut |c| {
+    probe.serve(3, &mut cluster, |c| {
         c.restart(follower);
         c.wait_for(TOPIC, "the stale follower as leader", |p| {
             leader_is(p, follower)
         });
         mark = history_end(&history);
     });
-    serve(4, &mut cluster, &mut |c| {
+    probe.serve(4, &mut cluster, |c| {
         wait_until("a send acknowledged past the lost offset", || {
-            acknowledged_since(&history, mark)
+            acknowledged(&history, mark)
+                .1
                 .iter()
                 .find(|&&(offset, _)| offset > lost.0)
                 .copied()
@@ -367,24 +435,125 @@ fn an_unclean_election_loses_acknowledged_writes() {
         });
     });
 
-    let status = wait_until("the probe's end", || {
-        probe.0.try_wait().expect("the probe runs")
-    });
-    let stdout = std::fs::read_to_string(at("stdout")).expect("the probe's output");
-    let stderr = std::fs::read_to_string(at("stderr")).expect("the probe's errors");
-    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
-    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
-    assert_eq!(report["valid"], false, "{stdout}");
+    let (code, report) = probe.finish();
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["valid"], false, "{report}");
     // The value acknowledged by the old leader alone is among the lost.
-    let lost_writes = report["anomalies"]["lost-write"]
-        .as_array()
-        .expect("a list of lost writes");
+    let (offset, value) = lost;
     assert!(
-        lost_writes
-            .iter()
-            .any(|case| case["values"][0] == lost.1 && case["offsets"][0] == lost.0),
-        "value {} at offset {} is not a lost write: {stdout}",
-        lost.1,
-        lost.0
+        lost_writes(&report).contains(&lost),
+        "value {value} at offset {offset} is not a lost write: {report}"
     );
+}
+
+/// Sends `signal` (STOP, CONT) to a process.
+fn signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// The probe through two leader changes while the third replica is paused,
+/// under `replica.truncation=TRUNCATION`: its exit code and verdict.
+///
+/// A follower learns of a new high watermark with the next records it
+/// fetches: the leader holds a follower's fetch until there are records
+/// (`replica.fetch.wait.max.ms`, here 30 s). The schedule, one nemesis run
+/// on three brokers with replicas A (leading), B and C in that order,
+/// min.insync.replicas=1 and acks=all:
+///
+/// 1. pause the probe (SIGSTOP): no more sends; those under way are
+///    appended, fetched by B and C, and acknowledged once both fetch again,
+///    which tells the leader they have them but leaves their high
+///    watermarks below them, with no further records to bring the news;
+/// 2. pause C, kill A (B leads: the news waits in C's socket), kill B (C,
+///    paused but in the ISR and alive to the controller for a 30 s
+///    session, is elected cleanly), resume C: it follows B for a moment,
+///    truncating to its high watermark before KIP-101 and not with leader
+///    epochs, then leads;
+/// 3. resume the probe: it records the acknowledgements and sends on, to C.
+///
+/// Run 2 ends once C has acknowledged past every offset acknowledged
+/// before, so that the final reader polls past the truncated ones. The
+/// only wait on time is the settling in step 1: half a second for what
+/// takes well under a millisecond on loopback.
+fn leader_changes_with_a_follower_paused(truncation: &str) -> (Option<i32>, Value) {
+    let truncation = format!("replica.truncation={truncation}");
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "default.replication.factor=3",
+            "min.insync.replicas=1",
+            "broker.session.timeout.ms=30000",
+        ],
+        &[&truncation, "replica.fetch.wait.max.ms=30000"],
+    );
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--consumers",
+            "0",
+            "--duration-ms",
+            "5000",
+            // Longer than the probe is paused, so that the answers waiting
+            // for it count.
+            "--set",
+            "request.timeout.ms=20000",
+            "--nemesis-at",
+            "1000,2000",
+        ],
+    );
+    let history = probe.history();
+    let replicas: Vec<i32> = cluster.wait_for(TOPIC, "three replicas", |p| {
+        p["replicas"].as_array().is_some_and(|r| r.len() == 3)
+    })["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .filter_map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
+        .collect();
+    let (a, b, c) = (replicas[0], replicas[1], replicas[2]);
+    let client = probe.pid();
+    let mut mark = 0;
+    probe.serve(1, &mut cluster, |cl| {
+        signal("STOP", client);
+        std::thread::sleep(Duration::from_millis(500));
+        signal("STOP", cl.pid(c));
+        cl.kill(a);
+        cl.wait_for(TOPIC, "B as leader", |p| leader_is(p, b));
+        cl.kill(b);
+        cl.wait_for(TOPIC, "C as leader", |p| leader_is(p, c));
+        signal("CONT", cl.pid(c));
+        mark = history_end(&history);
+        signal("CONT", client);
+    });
+    probe.serve(2, &mut cluster, |_| {
+        wait_until("a send acknowledged past every earlier offset", || {
+            let (before, after) = acknowledged(&history, mark);
+            let highest = before.iter().map(|&(offset, _)| offset).max()?;
+            after
+                .iter()
+                .any(|&(offset, _)| offset > highest)
+                .then_some(())
+        });
+    });
+    probe.finish()
+}
+
+#[test]
+fn before_kip_101_a_follower_truncating_to_its_high_watermark_loses_acknowledged_writes() {
+    let (code, report) = leader_changes_with_a_follower_paused("high-watermark");
+    assert_eq!(code, Some(1), "{report}");
+    assert!(!lost_writes(&report).is_empty(), "{report}");
+}
+
+#[test]
+fn with_leader_epochs_the_same_leader_changes_lose_nothing() {
+    let (code, report) = leader_changes_with_a_follower_paused("leader-epoch");
+    assert_eq!(code, Some(0), "{report}");
 }

@@ -73,18 +73,20 @@ fn first_line(stdout: ChildStdout) -> String {
 }
 
 pub struct Cluster {
-    pub dir: TempDir,
     /// Kept for its lifetime: dropped, the controller stops.
     _controller: Process,
     controller_port: u16,
     brokers: Vec<Option<Process>>,
     ports: Vec<u16>,
     broker_settings: Vec<String>,
+    /// Declared last, so dropped last: the processes are gone before their
+    /// directories are (not writing into removed ones, and saying so).
+    pub dir: TempDir,
 }
 
 impl Cluster {
-    /// A controller and brokers 1..=n; `settings` go to both (each knows
-    /// what they mean to it).
+    /// A controller with `controller_settings` and brokers 1..=n with
+    /// `broker_settings`.
     pub fn start(n: i32, controller_settings: &[&str], broker_settings: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let state = dir.path().join("controller").display().to_string();

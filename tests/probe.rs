@@ -1,108 +1,42 @@
-//! `kafka-oracle probe` against the project's own broker: a controller and
-//! three brokers as real processes on loopback (min.insync.replicas=2),
-//! the probe's rskafka workload with acks=all, and its verdict.
+//! `kafka-oracle probe` against the project's own broker, a controller and
+//! brokers as real processes on loopback: with acks=all,
+//! min.insync.replicas=2 and three replicas the history is valid, plain and
+//! with SIGKILL of a broker as the nemesis. Under nemesis schedules that
+//! bring them about step by step, it shows the lost writes of an unclean
+//! election and of pre-KIP-101 truncation to the high watermark (and none
+//! under the same schedule with leader-epoch truncation).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+// Shared with tests/cluster; each uses part of it.
+#[path = "support/processes.rs"]
+#[allow(dead_code)]
+mod processes;
+
+use processes::Cluster;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 const EXE: &str = env!("CARGO_BIN_EXE_kafka-oracle");
 
-/// A child that dies with the test: its stdin is a pipe held here, and it
-/// exits when that closes (`--exit-with-stdin`); dropped, it is killed.
-struct Process {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `kafka-oracle ARGS` on port 0 and returns it with the address
-/// it says it listens on.
-fn start(args: &[String]) -> (Process, String) {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .arg("--exit-with-stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("kafka-oracle starts");
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let process = Process {
-        child,
-        _stdin: stdin,
-    };
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("it says where it listens");
-    let address = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|_| line.contains("listening on"))
-        .unwrap_or_else(|| panic!("{args:?} did not start: {line:?}"))
-        .to_string();
-    (process, address)
-}
-
-struct Cluster {
-    _dir: TempDir,
-    _controller: Process,
-    brokers: Vec<Process>,
-    bootstrap: String,
-}
+/// The probe's topic (its default).
+const TOPIC: &str = "probe";
 
 /// A controller and brokers 1 to 3; topics get 3 replicas and
 /// min.insync.replicas=2, so acks=all means two copies.
 fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    let (controller, controller_address) = start(&[
-        "controller".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--data-dir".into(),
-        path("controller"),
-        "--set".into(),
-        "default.replication.factor=3".into(),
-        "--set".into(),
-        "min.insync.replicas=2".into(),
-        // A killed broker's partitions move soon.
-        "--set".into(),
-        "broker.session.timeout.ms=3000".into(),
-    ]);
-    let mut brokers = Vec::new();
-    let mut addresses = Vec::new();
-    for id in 1..=3 {
-        let (broker, address) = start(&[
-            "broker".into(),
-            "--node-id".into(),
-            id.to_string(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--data-dir".into(),
-            path(&format!("broker-{id}")),
-            "--controller".into(),
-            controller_address.clone(),
-            "--set".into(),
-            "min.insync.replicas=2".into(),
-        ]);
-        brokers.push(broker);
-        addresses.push(address);
-    }
-    Cluster {
-        _dir: dir,
-        _controller: controller,
-        brokers,
-        bootstrap: addresses.join(","),
-    }
+    Cluster::start(
+        3,
+        &[
+            "default.replication.factor=3",
+            "min.insync.replicas=2",
+            // A killed broker's partitions move soon.
+            "broker.session.timeout.ms=3000",
+        ],
+        &["min.insync.replicas=2"],
+    )
 }
 
 fn probe(args: &[&str]) -> Output {
@@ -128,7 +62,7 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
     let history_arg = history.display().to_string();
     let out = probe(&[
         "--bootstrap",
-        &cluster.bootstrap,
+        &cluster.bootstrap(),
         "--messages",
         "300",
         "--set",
@@ -166,13 +100,13 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
 #[test]
 fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
     let cluster = cluster();
-    let victim = cluster.brokers[0].child.id();
+    let victim = cluster.pid(1);
     // Every run kills broker 1 (again: unreaped, it stays a zombie) and
     // then fails, which the probe reports and goes on.
     let nemesis = format!("kill -9 {victim}; exit 3");
     let out = probe(&[
         "--bootstrap",
-        &cluster.bootstrap,
+        &cluster.bootstrap(),
         "--duration-ms",
         "5000",
         "--set",
@@ -189,7 +123,7 @@ fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
     assert_eq!(report["valid"], true, "{stdout}");
     assert!(report["ops"].as_u64().is_some_and(|n| n > 20), "{stdout}");
-    assert!(stderr.contains("nemesis at"), "{stderr}");
+    assert!(stderr.contains("nemesis run 1 at"), "{stderr}");
     assert!(
         stderr.contains("nemesis failed (exit status: 3)"),
         "{stderr}"
@@ -210,4 +144,416 @@ fn an_unknown_or_unsupported_setting_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("acks=1"), "{stderr}");
+}
+
+#[test]
+fn a_bad_nemesis_schedule_is_refused_naming_the_flag() {
+    let refused = |args: &[&str], says: &str| {
+        let mut all = vec!["--bootstrap", "127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let out = probe(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(
+        &["--nemesis", "true", "--nemesis-at", "2000,1000"],
+        "--nemesis-at 2000,1000: the times must increase",
+    );
+    refused(
+        &["--nemesis", "true", "--nemesis-at", "500,x"],
+        "invalid value 'x' for '--nemesis-at",
+    );
+    refused(
+        &[
+            "--nemesis",
+            "true",
+            "--nemesis-at",
+            "500,6000",
+            "--duration-ms",
+            "5000",
+        ],
+        "6000 ms is not before the producers stop at 5000 ms",
+    );
+    refused(
+        &[
+            "--nemesis",
+            "true",
+            "--nemesis-at",
+            "500",
+            "--nemesis-every-ms",
+            "100",
+        ],
+        "cannot be used with",
+    );
+    refused(&["--nemesis-at", "500"], "--nemesis <CMD>");
+    refused(&["--nemesis", "true"], "--nemesis-every-ms <MS>");
+}
+
+/// How long a step of a schedule may wait for the cluster or the history.
+const STEP_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until `found` finds something, or fails the test saying `what`.
+fn wait_until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + STEP_WAIT;
+    loop {
+        if let Some(t) = found() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where the history's complete lines end now.
+fn history_end(history: &Path) -> usize {
+    complete(&std::fs::read(history).unwrap_or_default())
+}
+
+/// Where the complete lines of `text` end.
+fn complete(text: &[u8]) -> usize {
+    text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// An acknowledged send: (offset, value).
+type Acked = (i64, i64);
+
+/// The acknowledged sends: those invoked before byte
+/// `mark` of the history, and those invoked from there on. Only complete
+/// lines count: the probe writes each as its operation happens, so the
+/// last may still be partial.
+fn acknowledged(history: &Path, mark: usize) -> (Vec<Acked>, Vec<Acked>) {
+    let text = std::fs::read(history).unwrap_or_default();
+    let mut invoked_after = HashSet::new();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for line in text[..complete(&text)].split_inclusive(|&b| b == b'\n') {
+        let op: Value = serde_json::from_slice(line).expect("a history line is JSON");
+        let from_mark = start >= mark;
+        start += line.len();
+        let send = &op["value"][0][2];
+        match (op["f"].as_str(), op["type"].as_str()) {
+            (Some("send"), Some("invoke")) if from_mark => {
+                invoked_after.insert(send.as_i64());
+            }
+            (Some("send"), Some("ok")) => {
+                let (Some(offset), Some(value)) = (send[0].as_i64(), send[1].as_i64()) else {
+                    continue;
+                };
+                if invoked_after.contains(&Some(value)) {
+                    after.push((offset, value));
+                } else {
+                    before.push((offset, value));
+                }
+            }
+            _ => {}
+        }
+    }
+    (before, after)
+}
+
+/// Whether the controller's view of a partition has this leader (-1:
+/// none, offline).
+fn leader_is(p: &Value, broker: i32) -> bool {
+    p["leader"].as_i64() == Some(i64::from(broker))
+}
+
+/// Whether the controller's view of a partition has this ISR, in order.
+fn isr_is(p: &Value, brokers: &[i32]) -> bool {
+    let isr: Vec<i64> = p["isr"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    isr.iter()
+        .copied()
+        .eq(brokers.iter().map(|&b| i64::from(b)))
+}
+
+/// A probe in the background whose nemesis hands each run to the test and
+/// waits (at most 30 s) for it to be done: the test drives the cluster, the
+/// probe the clients. Killed if the test ends first.
+struct Stepped {
+    probe: Child,
+    dir: TempDir,
+}
+
+impl Stepped {
+    /// `kafka-oracle probe --bootstrap ... ARGS --nemesis ... --history-out
+    /// ... --json`; ARGS give the schedule.
+    fn start(cluster: &Cluster, args: &[&str]) -> Stepped {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let nemesis = format!(
+            "touch {d}/asked-$KAFKA_ORACLE_NEMESIS_RUN; for i in $(seq 600); do \
+             [ -e {d}/done-$KAFKA_ORACLE_NEMESIS_RUN ] && exit 0; sleep 0.05; done; exit 1",
+            d = dir.path().display()
+        );
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("a file");
+        let probe = Command::new(EXE)
+            .arg("probe")
+            .args(["--bootstrap", &cluster.bootstrap()])
+            .args(args)
+            .args(["--nemesis", &nemesis, "--json"])
+            .arg("--history-out")
+            .arg(dir.path().join("history.jsonl"))
+            .stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .spawn()
+            .expect("kafka-oracle probe runs");
+        Stepped { probe, dir }
+    }
+
+    fn pid(&self) -> u32 {
+        self.probe.id()
+    }
+
+    fn history(&self) -> PathBuf {
+        self.dir.path().join("history.jsonl")
+    }
+
+    /// Waits for nemesis run `run`, does `act`, and lets the run end.
+    fn serve(&self, run: u32, cluster: &mut Cluster, act: impl FnOnce(&mut Cluster)) {
+        let asked = self.dir.path().join(format!("asked-{run}"));
+        wait_until(&format!("asked for nemesis run {run}"), || {
+            asked.exists().then_some(())
+        });
+        act(cluster);
+        std::fs::write(self.dir.path().join(format!("done-{run}")), b"")
+            .expect("the run is marked done");
+    }
+
+    /// Waits for the probe's end: its exit code and JSON verdict.
+    fn finish(mut self) -> (Option<i32>, Value) {
+        let status = wait_until("the probe's end", || {
+            self.probe.try_wait().expect("the probe runs")
+        });
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).expect(name);
+        let (stdout, stderr) = (read("stdout"), read("stderr"));
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{stderr}"));
+        (status.code(), report)
+    }
+}
+
+impl Drop for Stepped {
+    fn drop(&mut self) {
+        let _ = self.probe.kill();
+        let _ = self.probe.wait();
+    }
+}
+
+/// The sends the verdict names lost writes.
+fn lost_writes(report: &Value) -> Vec<Acked> {
+    report["anomalies"]["lost-write"]
+        .as_array()
+        .expect("a list of lost writes")
+        .iter()
+        .filter_map(|case| Some((case["offsets"][0].as_i64()?, case["values"][0].as_i64()?)))
+        .collect()
+}
+
+/// The classic unclean election, one step a nemesis run, each step waiting
+/// until the cluster and the history are where the next one needs them, so
+/// that nothing rests on how fast brokers, clients or this machine are:
+///
+/// 1. kill the follower; the ISR shrinks to the leader, which goes on
+///    acknowledging alone (min.insync.replicas=1);
+/// 2. once a send invoked after that is acknowledged (so it is on the
+///    leader only), kill the leader: the partition is offline;
+/// 3. restart the follower: the only live replica, it is elected uncleanly
+///    with its stale log and takes new sends at the same offsets;
+/// 4. once it has acknowledged past the lost offset, restart the old
+///    leader, which truncates its acknowledged sends and follows.
+///
+/// The final reader then polls the new leader's log to its end: offsets
+/// past the acknowledged value, never the value itself, a lost write. There
+/// are no other consumers: one that polled the old leader in time would
+/// have read the value, and its loss would show as inconsistent offsets
+/// instead.
+#[test]
+fn an_unclean_election_loses_acknowledged_writes() {
+    let mut cluster = Cluster::start(
+        2,
+        &[
+            "default.replication.factor=2",
+            "min.insync.replicas=1",
+            "unclean.leader.election.enable=true",
+        ],
+        &[],
+    );
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--consumers",
+            "0",
+            "--duration-ms",
+            "6000",
+            "--nemesis-at",
+            "500,1000,1500,2000",
+        ],
+    );
+    let history = probe.history();
+    let leader = cluster.leader(TOPIC);
+    // Brokers 1 and 2 hold the partition.
+    let follower = 3 - leader;
+    let mut mark = 0;
+    probe.serve(1, &mut cluster, |c| {
+        c.kill(follower);
+        c.wait_for(TOPIC, "an ISR of the leader alone", |p| {
+            isr_is(p, &[leader])
+        });
+        mark = history_end(&history);
+    });
+    let mut lost = (0, 0);
+    probe.serve(2, &mut cluster, |c| {
+        lost = wait_until("a send acknowledged by the leader alone", || {
+            acknowledged(&history, mark).1.first().copied()
+        });
+        c.kill(leader);
+        c.wait_for(TOPIC, "no leader", |p| leader_is(p, -1));
+    });
+    probe.serve(3, &mut cluster, |c| {
+        c.restart(follower);
+        c.wait_for(TOPIC, "the stale follower as leader", |p| {
+            leader_is(p, follower)
+        });
+        mark = history_end(&history);
+    });
+    probe.serve(4, &mut cluster, |c| {
+        wait_until("a send acknowledged past the lost offset", || {
+            acknowledged(&history, mark)
+                .1
+                .iter()
+                .find(|&&(offset, _)| offset > lost.0)
+                .copied()
+        });
+        c.restart(leader);
+        c.wait_for(TOPIC, "the old leader back in the ISR", |p| {
+            isr_is(p, &[1, 2])
+        });
+    });
+
+    let (code, report) = probe.finish();
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["valid"], false, "{report}");
+    // The value acknowledged by the old leader alone is among the lost.
+    let (offset, value) = lost;
+    assert!(
+        lost_writes(&report).contains(&lost),
+        "value {value} at offset {offset} is not a lost write: {report}"
+    );
+}
+
+/// Sends `signal` (STOP, CONT) to a process.
+fn signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// The probe through two leader changes while the third replica is paused,
+/// under `replica.truncation=TRUNCATION`: its exit code and verdict.
+///
+/// A follower learns of a new high watermark with the next records it
+/// fetches: the leader holds a follower's fetch until there are records
+/// (`replica.fetch.wait.max.ms`, here 30 s). The schedule, one nemesis run
+/// on three brokers with replicas A (leading), B and C in that order,
+/// min.insync.replicas=1 and acks=all:
+///
+/// 1. pause the probe (SIGSTOP): no more sends; those under way are
+///    appended, fetched by B and C, and acknowledged once both fetch again,
+///    which tells the leader they have them but leaves their high
+///    watermarks below them, with no further records to bring the news;
+/// 2. pause C, kill A (B leads: the news waits in C's socket), kill B (C,
+///    paused but in the ISR and alive to the controller for a 30 s
+///    session, is elected cleanly), resume C: it follows B for a moment,
+///    truncating to its high watermark before KIP-101 and not with leader
+///    epochs, then leads;
+/// 3. resume the probe: it records the acknowledgements and sends on, to C.
+///
+/// Run 2 ends once C has acknowledged past every offset acknowledged
+/// before, so that the final reader polls past the truncated ones. The
+/// only wait on time is the settling in step 1: half a second for what
+/// takes well under a millisecond on loopback.
+fn leader_changes_with_a_follower_paused(truncation: &str) -> (Option<i32>, Value) {
+    let truncation = format!("replica.truncation={truncation}");
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "default.replication.factor=3",
+            "min.insync.replicas=1",
+            "broker.session.timeout.ms=30000",
+        ],
+        &[&truncation, "replica.fetch.wait.max.ms=30000"],
+    );
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--consumers",
+            "0",
+            "--duration-ms",
+            "5000",
+            // Longer than the probe is paused, so that the answers waiting
+            // for it count.
+            "--set",
+            "request.timeout.ms=20000",
+            "--nemesis-at",
+            "1000,2000",
+        ],
+    );
+    let history = probe.history();
+    let replicas: Vec<i32> = cluster.wait_for(TOPIC, "three replicas", |p| {
+        p["replicas"].as_array().is_some_and(|r| r.len() == 3)
+    })["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .filter_map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
+        .collect();
+    let (a, b, c) = (replicas[0], replicas[1], replicas[2]);
+    let client = probe.pid();
+    let mut mark = 0;
+    probe.serve(1, &mut cluster, |cl| {
+        signal("STOP", client);
+        std::thread::sleep(Duration::from_millis(500));
+        signal("STOP", cl.pid(c));
+        cl.kill(a);
+        cl.wait_for(TOPIC, "B as leader", |p| leader_is(p, b));
+        cl.kill(b);
+        cl.wait_for(TOPIC, "C as leader", |p| leader_is(p, c));
+        signal("CONT", cl.pid(c));
+        mark = history_end(&history);
+        signal("CONT", client);
+    });
+    probe.serve(2, &mut cluster, |_| {
+        wait_until("a send acknowledged past every earlier offset", || {
+            let (before, after) = acknowledged(&history, mark);
+            let highest = before.iter().map(|&(offset, _)| offset).max()?;
+            after
+                .iter()
+                .any(|&(offset, _)| offset > highest)
+                .then_some(())
+        });
+    });
+    probe.finish()
+}
+
+#[test]
+fn before_kip_101_a_follower_truncating_to_its_high_watermark_loses_acknowledged_writes() {
+    let (code, report) = leader_changes_with_a_follower_paused("high-watermark");
+    assert_eq!(code, Some(1), "{report}");
+    assert!(!lost_writes(&report).is_empty(), "{report}");
+}
+
+#[test]
+fn with_leader_epochs_the_same_leader_changes_lose_nothing() {
+    let (code, report) = leader_changes_with_a_follower_paused("leader-epoch");
+    assert_eq!(code, Some(0), "{report}");
 }

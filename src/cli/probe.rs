@@ -21,7 +21,7 @@ use rskafka::BackoffConfig;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, LineWriter, Write};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,13 +52,30 @@ pub struct ProbeArgs {
     /// A client setting by Kafka's name (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// A shell command run at intervals during the workload (sh -c), to
-    /// inject faults: kill or restart a broker, cut a link.
-    #[arg(long, value_name = "CMD", requires = "nemesis_every_ms")]
+    /// A shell command run during the workload (sh -c), to inject faults:
+    /// kill or restart a broker, cut a link. Each run finds its number (1,
+    /// 2, ...) in KAFKA_ORACLE_NEMESIS_RUN, so that one script can take a
+    /// different step each time.
+    #[arg(long, value_name = "CMD", requires = "nemesis_schedule")]
     nemesis: Option<String>,
-    /// The nemesis interval; the first run is one interval in.
-    #[arg(long, value_name = "MS", requires = "nemesis")]
+    /// Run the nemesis every MS; the first run is one interval in.
+    #[arg(
+        long,
+        value_name = "MS",
+        group = "nemesis_schedule",
+        requires = "nemesis"
+    )]
     nemesis_every_ms: Option<u64>,
+    /// Run the nemesis at these times, in increasing order (ms since the
+    /// producers started).
+    #[arg(
+        long,
+        value_name = "MS,...",
+        value_delimiter = ',',
+        group = "nemesis_schedule",
+        requires = "nemesis"
+    )]
+    nemesis_at: Vec<u64>,
     /// Keep the history in FILE (JSON lines, verify-history's format).
     #[arg(long, value_name = "FILE")]
     history_out: Option<String>,
@@ -152,9 +169,11 @@ impl Settings {
     }
 }
 
-/// The history as it is written: each line numbered and timed as it comes.
+/// The history as it is written: each line numbered and timed as it comes,
+/// and written out when the operation happens, so that the file is the
+/// history so far: a nemesis script may read it to decide its next step.
 struct History {
-    out: BufWriter<File>,
+    out: LineWriter<File>,
     index: u64,
     start: Instant,
 }
@@ -225,12 +244,14 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
     if args.producers == 0 {
         return Err("--producers: at least 1".into());
     }
-    if args.nemesis_every_ms == Some(0) {
-        return Err("--nemesis-every-ms: at least 1".into());
-    }
     if args.messages.is_some_and(|n| n < 1) {
         return Err("--messages: at least 1".into());
     }
+    let duration = match (args.duration_ms, args.messages) {
+        (None, None) => Some(10_000),
+        (d, _) => d,
+    };
+    let schedule = Schedule::new(&args, duration)?;
     let bootstrap: Vec<String> = args
         .bootstrap
         .split(',')
@@ -252,14 +273,10 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
         }
     };
     let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let duration = match (args.duration_ms, args.messages) {
-        (None, None) => Some(10_000),
-        (d, _) => d,
-    };
     let started = Instant::now();
     let workload = Arc::new(Workload {
         log: Log(Arc::new(Mutex::new(History {
-            out: BufWriter::new(file),
+            out: LineWriter::new(file),
             index: 0,
             start: started,
         }))),
@@ -283,7 +300,7 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(drive(&args, bootstrap, Arc::clone(&workload)))?;
+    runtime.block_on(drive(&args, schedule, bootstrap, Arc::clone(&workload)))?;
     {
         let mut history = workload
             .log
@@ -317,7 +334,12 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
 /// and the final read may take.
 const SETUP_WAIT: Duration = Duration::from_secs(30);
 
-async fn drive(args: &ProbeArgs, bootstrap: Vec<String>, w: Arc<Workload>) -> Result<(), String> {
+async fn drive(
+    args: &ProbeArgs,
+    schedule: Option<Schedule>,
+    bootstrap: Vec<String>,
+    w: Arc<Workload>,
+) -> Result<(), String> {
     // Reads may be retried freely: a fetch changes nothing.
     let reader = connect(&bootstrap, &w.settings, Some(w.settings.request_timeout)).await?;
     // Each send is one attempt: a resend without idempotence could append
@@ -337,12 +359,10 @@ async fn drive(args: &ProbeArgs, bootstrap: Vec<String>, w: Arc<Workload>) -> Re
         let process = u64::from(args.producers + c);
         consumers.spawn(consume(process, Arc::clone(&w), Arc::clone(&readers)));
     }
-    let nemesis = match (&args.nemesis, args.nemesis_every_ms) {
-        (Some(cmd), Some(ms)) => Some(tokio::spawn(nemesis(
-            cmd.clone(),
-            Duration::from_millis(ms),
-            Arc::clone(&w),
-        ))),
+    let nemesis = match (&args.nemesis, schedule) {
+        (Some(cmd), Some(schedule)) => {
+            Some(tokio::spawn(nemesis(cmd.clone(), schedule, Arc::clone(&w))))
+        }
         _ => None,
     };
     let mut result = Ok(());
@@ -642,28 +662,90 @@ async fn read_to_end(
     }
 }
 
-/// Runs `cmd` every `every` until the workload stops; its failures are
-/// said on stderr and the workload goes on. (The history format has no
-/// operation for faults, so they are not in the history.)
-async fn nemesis(cmd: String, every: Duration, w: Arc<Workload>) {
-    let started = Instant::now();
-    let mut next = started + every;
-    loop {
-        // Short naps, so that the end of the workload is noticed soon.
-        while Instant::now() < next {
-            if w.stop.load(Ordering::SeqCst) {
-                return;
+/// When the nemesis runs, counted from the producers' start.
+enum Schedule {
+    Every(Duration),
+    At(Vec<Duration>),
+}
+
+impl Schedule {
+    /// The schedule the arguments ask for (clap has made sure that
+    /// --nemesis comes with exactly one of them), or none.
+    fn new(args: &ProbeArgs, duration_ms: Option<u64>) -> Result<Option<Schedule>, String> {
+        if let Some(ms) = args.nemesis_every_ms {
+            if ms == 0 {
+                return Err("--nemesis-every-ms: at least 1".into());
             }
+            return Ok(Some(Schedule::Every(Duration::from_millis(ms))));
+        }
+        if args.nemesis_at.is_empty() {
+            return Ok(None);
+        }
+        let times = args
+            .nemesis_at
+            .iter()
+            .map(|ms| ms.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if args.nemesis_at.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "--nemesis-at {times}: the times must increase (each run waits for the one before)"
+            ));
+        }
+        if let Some(end) = duration_ms {
+            if let Some(late) = args.nemesis_at.iter().find(|&&ms| ms >= end) {
+                return Err(format!(
+                    "--nemesis-at {times}: {late} ms is not before the producers stop at {end} ms (--duration-ms)"
+                ));
+            }
+        }
+        Ok(Some(Schedule::At(
+            args.nemesis_at
+                .iter()
+                .map(|&ms| Duration::from_millis(ms))
+                .collect(),
+        )))
+    }
+
+    /// When run `run` (from 1) is due, if there is one.
+    fn time_of(&self, run: u32) -> Option<Duration> {
+        match self {
+            Schedule::Every(every) => every.checked_mul(run),
+            Schedule::At(times) => times
+                .get(usize::try_from(run).ok()?.checked_sub(1)?)
+                .copied(),
+        }
+    }
+}
+
+/// Runs `cmd` when `schedule` says until the workload stops, one run at a
+/// time: a run that overruns the next one's time delays it. Its failures
+/// are said on stderr and the workload goes on. (The history format has no
+/// operation for faults, so they are not in the history.)
+async fn nemesis(cmd: String, schedule: Schedule, w: Arc<Workload>) {
+    let started = Instant::now();
+    for run in 1..=u32::MAX {
+        let Some(at) = schedule.time_of(run) else {
+            return;
+        };
+        // Short naps, so that the end of the workload is noticed soon.
+        while Instant::now() < started + at && !w.stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        next += every;
-        let at = started.elapsed().as_millis();
-        eprintln!("probe: nemesis at {at} ms: {cmd}");
+        if w.stop.load(Ordering::SeqCst) {
+            if matches!(schedule, Schedule::At(_)) {
+                eprintln!("probe: the producers stopped before nemesis run {run}; it does not run");
+            }
+            return;
+        }
+        let ms = started.elapsed().as_millis();
+        eprintln!("probe: nemesis run {run} at {ms} ms: {cmd}");
         let command = cmd.clone();
         let ran = tokio::task::spawn_blocking(move || {
             std::process::Command::new("sh")
                 .arg("-c")
                 .arg(&command)
+                .env("KAFKA_ORACLE_NEMESIS_RUN", run.to_string())
                 .stdin(std::process::Stdio::null())
                 .status()
         })

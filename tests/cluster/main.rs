@@ -9,8 +9,14 @@ mod kafka;
 
 mod harness;
 
-use harness::{client, python, Cluster};
+// Shared with tests/probe.rs; each uses part of it.
+#[path = "../support/processes.rs"]
+#[allow(dead_code)]
+mod processes;
+
+use harness::{client, python};
 use kafka_oracle::log::{Log, LogConfig};
+use processes::Cluster;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

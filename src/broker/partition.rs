@@ -302,9 +302,10 @@ impl Partition {
         std::mem::take(&mut self.effects)
     }
 
-    /// A clean shutdown: the log flushed and the high watermark checkpointed.
-    pub fn close(mut self) -> Result<(), LogError> {
-        self.fail_waiting(PartitionError::NotLeaderOrFollower);
+    /// A clean shutdown: the log flushed and the high watermark
+    /// checkpointed. Produces still waiting get no answer: their
+    /// connections close with the broker.
+    pub fn close(self) -> Result<(), LogError> {
         self.log.close()
     }
 

@@ -647,3 +647,43 @@ fn a_batch_whose_record_count_disagrees_with_its_offsets_is_refused() {
     );
     assert_eq!(c.get(1).log().log_end_offset(), 0);
 }
+
+#[test]
+fn a_fresh_replica_accepts_the_first_leader_epoch_and_reports_the_decision() {
+    let mut c = Cluster::new(acks_all(1));
+    assert_eq!(
+        c.get(1).leader_epoch(),
+        -1,
+        "no epoch before the controller"
+    );
+    c.elect(1, 0, &[1, 2, 3], 0);
+    assert_eq!(c.get(1).role(), Role::Leader);
+    assert_eq!(c.get(2).role(), Role::Follower { leader: 1 });
+    c.elect(1, 0, &[1, 2], 3);
+    for id in 1..=3 {
+        let p = c.get(id);
+        assert_eq!(
+            (p.leader_epoch(), p.partition_epoch()),
+            (0, 3),
+            "replica {id}"
+        );
+        assert_eq!(p.replicas(), &[1, 2, 3]);
+    }
+}
+
+#[test]
+fn a_clean_close_checkpoints_the_high_watermark() {
+    let mut c = Cluster::new(ReplicationConfig {
+        high_watermark_checkpoint_interval_ms: u64::MAX,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    assert_eq!(c.get(1).high_watermark(), 2);
+    let leader = c.replicas[0].take().expect("up");
+    leader.close().unwrap();
+    c.restart(1);
+    assert_eq!(c.get(1).high_watermark(), 2, "checkpointed at close");
+}

@@ -353,7 +353,7 @@ impl Node {
     }
 
     /// A clean shutdown: every log flushed and its high watermark written;
-    /// produces still waiting are answered NOT_LEADER_OR_FOLLOWER.
+    /// produces still waiting get no answer (their connections close).
     pub fn close(&mut self) -> Result<(), StorageError> {
         let tps: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         let mut first_error = None;

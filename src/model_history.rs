@@ -51,13 +51,15 @@
 //!   `time` is the number of the model step (0 the initial state; healing
 //!   steps continue the count, the final read is one past the last).
 
+use crate::trace::Trace;
 use kafka_oracle_models::actors::producer;
+use kafka_oracle_models::check;
 use kafka_oracle_models::config::SendMode;
 use kafka_oracle_models::msg::{Msg, MsgId, Offset, PollResult, ProduceError, Timer};
 use kafka_oracle_models::observe;
 use kafka_oracle_models::system::{Action, System, SystemState};
 use kafka_oracle_properties::history::{Anomaly, Process, Type, F};
-use kafka_oracle_properties::Acks;
+use kafka_oracle_properties::{property, Acks};
 use serde_json::{json, Value};
 use stateright::actor::{ActorModelAction, Id, Network};
 use stateright::Model;
@@ -177,6 +179,46 @@ impl History {
         }
         text
     }
+}
+
+impl History {
+    /// Writes the history to `path`; the error names the file.
+    pub fn write(&self, path: &str) -> Result<(), String> {
+        std::fs::write(path, self.to_jsonl()).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// The history in a sentence: what it holds and how it ends.
+    pub fn summary(&self) -> String {
+        let read = match self.final_reader_of {
+            Some(id) => format!("final read from replica {id}"),
+            None => "no leader served the final read".to_string(),
+        };
+        format!(
+            "{} operations from {} steps and {} of healing; {read}",
+            self.lines.len(),
+            self.path_steps,
+            self.heal_steps
+        )
+    }
+}
+
+/// Renders a trace written by `check --trace-out`: its steps are taken
+/// again in the model, as `replay` takes them, for the actions.
+pub fn render_trace(trace: &Trace) -> Result<History, String> {
+    let cfg = trace.config()?;
+    let mut judged = Vec::new();
+    for name in trace.judged.iter().chain([&trace.property]) {
+        judged.push(
+            property(name)
+                .ok_or_else(|| format!("no property {name}"))?
+                .name,
+        );
+    }
+    let system = System::new(cfg, &judged);
+    let descriptions: Vec<String> = trace.steps.iter().map(|s| s.description.clone()).collect();
+    let steps = check::replay(&system, &descriptions)?;
+    let actions: Vec<Action> = steps.into_iter().map(|s| s.action).collect();
+    Ok(render(&system, &actions))
 }
 
 /// Renders the path that takes `actions` from the model's initial state,

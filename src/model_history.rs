@@ -40,8 +40,10 @@
 //! - **Healing, then the final read (process 2)**, as Jepsen ends a test:
 //!   after the path's last step the faults stop and the model runs on
 //!   (crashed processes restart, messages in flight arrive, the clients
-//!   finish), taking at each step the first action the model offers that is
-//!   not a fault, until none is left or [`HEAL_STEPS_MAX`] steps. Then a
+//!   finish), taking at each step, among the actions the model offers that
+//!   are not faults, the one whose connection or timer waited longest for
+//!   its turn (so no message is starved), until none is left or
+//!   [`HEAL_STEPS_MAX`] steps. Then a
 //!   fresh process assigns itself the key and polls everything the live
 //!   leader serves: its log below its high watermark. With no live leader
 //!   after healing, the final read is a `fail` poll: the partition served
@@ -242,11 +244,13 @@ pub fn render(system: &System, actions: &[Action]) -> History {
         state = next;
     }
     let mut heal_steps = 0;
+    let mut taken = HashMap::new();
     while heal_steps < HEAL_STEPS_MAX {
-        let Some((action, next)) = heal_step(system, &state) else {
+        let Some((action, next)) = heal_step(system, &state, &taken) else {
             break;
         };
         heal_steps += 1;
+        taken.insert(channel(&action), heal_steps);
         r.step(actions.len() + heal_steps, &state, &action, &next);
         state = next;
     }
@@ -269,15 +273,41 @@ fn is_fault(action: &Action) -> bool {
     }
 }
 
-/// The first action the model offers in `state` that is not a fault, and
-/// where it leads.
-fn heal_step(system: &System, state: &SystemState) -> Option<(Action, SystemState)> {
+/// What an action takes its turn on: a connection (sender, receiver) or a
+/// timer of an actor.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Channel {
+    Flow(Id, Id),
+    Timer(Id, Timer),
+    Other,
+}
+
+fn channel(action: &Action) -> Channel {
+    match action {
+        Action::Step(ActorModelAction::Deliver { src, dst, .. }) => Channel::Flow(*src, *dst),
+        Action::Step(ActorModelAction::Timeout(id, timer)) => Channel::Timer(*id, timer.clone()),
+        _ => Channel::Other,
+    }
+}
+
+/// Among the actions the model offers in `state` that are not faults and
+/// change it, the one whose channel waited longest since its last turn
+/// (`taken`: the healing step of each channel's last turn), the model's
+/// order breaking ties; and where it leads. Taking turns starves no
+/// connection: a pair of replicas that could exchange empty fetches forever
+/// does not keep a third from its turn.
+fn heal_step(
+    system: &System,
+    state: &SystemState,
+    taken: &HashMap<Channel, usize>,
+) -> Option<(Action, SystemState)> {
     let mut actions = Vec::new();
     system.actions(state, &mut actions);
     actions
         .into_iter()
         .filter(|a| !is_fault(a))
-        .find_map(|a| system.next_state(state, a.clone()).map(|next| (a, next)))
+        .filter_map(|a| system.next_state(state, a.clone()).map(|next| (a, next)))
+        .min_by_key(|(a, _)| taken.get(&channel(a)).copied())
 }
 
 struct Renderer<'s> {
@@ -440,7 +470,10 @@ impl<'s> Renderer<'s> {
                     Acks::None => None,
                     _ => {
                         let from = ack_from.expect("an acknowledgement comes from a replica");
-                        Some(self.acked_at[&(from, m)])
+                        let offset = self.acked_at.get(&(from, m)).unwrap_or_else(|| {
+                            panic!("m{m} acknowledged by replica {from}, which never sent it")
+                        });
+                        Some(*offset)
                     }
                 };
                 self.record(

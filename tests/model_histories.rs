@@ -7,7 +7,7 @@
 
 use kafka_oracle::conform::traces;
 use kafka_oracle::history::verify;
-use kafka_oracle::model_history::{client_view, render, History, CLIENT_VIEW};
+use kafka_oracle::model_history::{client_view, render, History, CLIENT_VIEW, HEAL_STEPS_MAX};
 use kafka_oracle_models::check::{check, Options};
 use kafka_oracle_models::scenarios::SCENARIOS;
 use kafka_oracle_models::system::{Action, System};
@@ -17,7 +17,14 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+/// Judges a rendered history, which must be good input and end in a
+/// settled model: healing ran out of actions, not of steps.
 fn judge(history: &History) -> Report {
+    assert!(
+        history.heal_steps < HEAL_STEPS_MAX,
+        "healing did not settle:\n{}",
+        history.to_jsonl()
+    );
     verify(history.to_jsonl().as_bytes()).unwrap_or_else(|e| {
         panic!(
             "the rendered history is bad input: line {}: {}\n{}",

@@ -3,7 +3,8 @@
 //! anomaly of its property's row in `CLIENT_VIEW`, or shows nothing for the
 //! reason that row gives, checked on the model's state; the histories of
 //! paths through the scenarios that pass show no anomaly of a property they
-//! are judged on.
+//! are judged on; and in a path of any scenario, every anomaly is one of a
+//! property the model found broken on that path.
 
 use kafka_oracle::conform::traces;
 use kafka_oracle::history::verify;
@@ -294,6 +295,51 @@ fn paths_through_passing_scenarios_show_no_anomaly_of_a_judged_property() {
         started.elapsed()
     );
     assert!(histories > 0);
+}
+
+#[test]
+fn an_anomaly_in_any_rendered_path_is_a_violation_the_model_judged() {
+    // Every property judged, so the path's last state says every one the
+    // path (and its healing) broke.
+    let everything: Vec<&str> = CATALOGUE.iter().map(|p| p.name).collect();
+    let started = Instant::now();
+    let (mut histories, mut flagged) = (0, 0);
+    let mut by_anomaly = std::collections::BTreeMap::new();
+    for (n, s) in SCENARIOS.iter().enumerate() {
+        let system = System::new(s.config().unwrap(), &everything);
+        let mut paths = traces::breadth_first(&system, DEPTH, 800);
+        let seed = SEED.wrapping_add(n as u64);
+        for w in 0..600 {
+            let walk_seed = seed.wrapping_mul(1_000_003).wrapping_add(w as u64);
+            paths.push(traces::random_walk(&system, WALK_LENGTH, walk_seed));
+        }
+        for path in &paths {
+            let history = render(&system, path);
+            let report = judge(&history);
+            histories += 1;
+            let broken: Vec<&str> = everything
+                .iter()
+                .copied()
+                .filter(|p| kafka_oracle_models::check::violates(&history.last, p))
+                .collect();
+            for a in reported(&report) {
+                assert!(
+                    shown_by(a).iter().any(|p| broken.contains(p)),
+                    "{}: {} reported, yet the model broke only {:?}:\n{}",
+                    s.name,
+                    a.name(),
+                    broken,
+                    history.to_jsonl()
+                );
+                *by_anomaly.entry(a.name()).or_insert(0) += 1;
+            }
+            flagged += usize::from(!report.valid);
+        }
+    }
+    eprintln!(
+        "{histories} paths of every scenario rendered and judged in {:.1?}; {flagged} flagged, each for a property the model broke: {by_anomaly:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

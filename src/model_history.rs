@@ -181,9 +181,7 @@ impl History {
         }
         text
     }
-}
 
-impl History {
     /// Writes the history to `path`; the error names the file.
     pub fn write(&self, path: &str) -> Result<(), String> {
         std::fs::write(path, self.to_jsonl()).map_err(|e| format!("{path}: {e}"))
@@ -210,11 +208,12 @@ pub fn render_trace(trace: &Trace) -> Result<History, String> {
     let cfg = trace.config()?;
     let mut judged = Vec::new();
     for name in trace.judged.iter().chain([&trace.property]) {
-        judged.push(
-            property(name)
-                .ok_or_else(|| format!("no property {name}"))?
-                .name,
-        );
+        let name = property(name)
+            .ok_or_else(|| format!("no property {name}"))?
+            .name;
+        if !judged.contains(&name) {
+            judged.push(name);
+        }
     }
     let system = System::new(cfg, &judged);
     let descriptions: Vec<String> = trace.steps.iter().map(|s| s.description.clone()).collect();
@@ -274,7 +273,8 @@ fn is_fault(action: &Action) -> bool {
 }
 
 /// What an action takes its turn on: a connection (sender, receiver) or a
-/// timer of an actor.
+/// timer of an actor; the faults and Stateright's own crashes, never taken
+/// while healing, share one.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Channel {
     Flow(Id, Id),

@@ -10,6 +10,7 @@ use kafka_oracle_properties as props;
 use props::{ConsumerObs, Entry, Observation, ProducerObs, ReplicaObs};
 use stateright::actor::ActorModelState;
 
+/// The controller's state in `s`.
 pub fn controller(s: &ActorModelState<Node>, ids: &Ids) -> Controller {
     match &*s.actor_states[usize::from(ids.controller())] {
         NodeState::Controller(c) => c.clone(),
@@ -17,6 +18,7 @@ pub fn controller(s: &ActorModelState<Node>, ids: &Ids) -> Controller {
     }
 }
 
+/// Each replica's state in `s`, in replica order.
 pub fn replicas<'a>(
     s: &'a ActorModelState<Node>,
     ids: &'a Ids,
@@ -29,6 +31,7 @@ pub fn replicas<'a>(
     )
 }
 
+/// The producer's state in `s`.
 pub fn producer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Producer {
     match &*s.actor_states[usize::from(ids.producer())] {
         NodeState::Producer(p) => p,
@@ -36,6 +39,7 @@ pub fn producer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Producer {
     }
 }
 
+/// The consumer's state in `s`.
 pub fn consumer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Consumer {
     match &*s.actor_states[usize::from(ids.consumer())] {
         NodeState::Consumer(c) => c,

@@ -11,5 +11,6 @@ pub mod controller;
 pub mod history;
 pub mod knob;
 pub mod log;
+pub mod model_history;
 pub mod replay;
 pub mod trace;

@@ -24,7 +24,8 @@ pub fn replay(trace: &Trace) -> Result<(), String> {
     }
     let system = System::new(cfg, &judged);
     let descriptions: Vec<String> = trace.steps.iter().map(|s| s.description.clone()).collect();
-    let states = check::replay(&system, &descriptions)?;
+    let steps = check::replay(&system, &descriptions)?;
+    let states: Vec<_> = steps.into_iter().map(|s| s.state).collect();
     let init = system.observe(&system.init_states()[0]);
     if init != trace.initial_state {
         return Err(format!(

@@ -127,6 +127,61 @@ fn a_violating_scenario_prints_its_counterexample_and_writes_a_trace() {
 }
 
 #[test]
+fn a_counterexample_as_a_history_is_flagged_by_verify_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, checked, replayed) = (
+        dir.path().join("acks1.json"),
+        dir.path().join("checked.jsonl"),
+        dir.path().join("replayed.jsonl"),
+    );
+    let out = oracle(&[
+        "check",
+        "--scenario",
+        "acks-1-leader-crash",
+        "--quiet",
+        "--trace-out",
+        trace.to_str().unwrap(),
+        "--history-out",
+        checked.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = oracle(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--history-out",
+        replayed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("final read from replica 1"),
+        "{}",
+        stdout(&out)
+    );
+    let history = std::fs::read_to_string(&checked).unwrap();
+    assert_eq!(history, std::fs::read_to_string(&replayed).unwrap());
+    let judged = oracle(&["verify-history", checked.to_str().unwrap()]);
+    assert_eq!(judged.status.code(), Some(1), "{history}");
+    assert!(
+        stdout(&judged).contains("unseen: value 1 was acknowledged at offset 0"),
+        "{}",
+        stdout(&judged)
+    );
+    let nowhere = dir.path().join("no-such-dir").join("h.jsonl");
+    let out = oracle(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--history-out",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no-such-dir/h.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn json_report_has_the_documented_fields() {
     let out = oracle(&[
         "check",

@@ -220,27 +220,30 @@ pub fn counterexample(
 
 /// Replays a path given as step descriptions (as [`crate::describe::action`]
 /// writes them): at each step the one enabled action with that description
-/// is taken. Returns the states after each step, or which step could not be
-/// taken.
-pub fn replay(system: &System, descriptions: &[String]) -> Result<Vec<SystemState>, String> {
+/// is taken. Returns each step's action and the state after it, or which
+/// step could not be taken.
+pub fn replay(system: &System, descriptions: &[String]) -> Result<Vec<Step>, String> {
     let mut state = system
         .init_states()
         .into_iter()
         .next()
         .ok_or("the model has no initial state")?;
-    let mut states = Vec::new();
+    let mut steps = Vec::new();
     for (i, description) in descriptions.iter().enumerate() {
         let mut actions = Vec::new();
         system.actions(&state, &mut actions);
-        let next = actions
+        let (action, next) = actions
             .into_iter()
             .filter(|a| crate::describe::action(system, a) == *description)
-            .find_map(|a| system.next_state(&state, a))
+            .find_map(|a| system.next_state(&state, a.clone()).map(|next| (a, next)))
             .ok_or_else(|| format!("step {}: no enabled action is \"{description}\"", i + 1))?;
-        states.push(next.clone());
+        steps.push(Step {
+            action,
+            state: next.clone(),
+        });
         state = next;
     }
-    Ok(states)
+    Ok(steps)
 }
 
 /// Whether `state` records a violation of the catalogue property `name`.

@@ -10,14 +10,16 @@ use kafka_oracle_properties as props;
 use props::{ConsumerObs, Entry, Observation, ProducerObs, ReplicaObs};
 use stateright::actor::ActorModelState;
 
-pub(crate) fn controller(s: &ActorModelState<Node>, ids: &Ids) -> Controller {
+/// The controller's state in `s`.
+pub fn controller(s: &ActorModelState<Node>, ids: &Ids) -> Controller {
     match &*s.actor_states[usize::from(ids.controller())] {
         NodeState::Controller(c) => c.clone(),
         _ => unreachable!(),
     }
 }
 
-pub(crate) fn replicas<'a>(
+/// Each replica's state in `s`, in replica order.
+pub fn replicas<'a>(
     s: &'a ActorModelState<Node>,
     ids: &'a Ids,
 ) -> impl Iterator<Item = &'a Replica> {
@@ -29,14 +31,16 @@ pub(crate) fn replicas<'a>(
     )
 }
 
-pub(crate) fn producer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Producer {
+/// The producer's state in `s`.
+pub fn producer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Producer {
     match &*s.actor_states[usize::from(ids.producer())] {
         NodeState::Producer(p) => p,
         _ => unreachable!(),
     }
 }
 
-pub(crate) fn consumer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Consumer {
+/// The consumer's state in `s`.
+pub fn consumer<'a>(s: &'a ActorModelState<Node>, ids: &Ids) -> &'a Consumer {
     match &*s.actor_states[usize::from(ids.consumer())] {
         NodeState::Consumer(c) => c,
         _ => unreachable!(),

@@ -131,7 +131,10 @@ fn a_duplicated_produce_is_stored_twice_unless_idempotent() {
         .iter()
         .any(|d| d.starts_with("the network duplicates producer")));
     let replayed = check::replay(&system, &described).unwrap();
-    assert!(check::violates(replayed.last().unwrap(), "no_duplicates"));
+    assert!(check::violates(
+        &replayed.last().unwrap().state,
+        "no_duplicates"
+    ));
 
     let idempotent = small(&[
         ("model.network.duplicates", "1"),

@@ -1,6 +1,7 @@
 //! `kafka-oracle check`: the matrix, one scenario, or one configuration.
 
 use super::{properties_file, EXIT_MISMATCH};
+use crate::model_history::render_trace;
 use crate::trace::Trace;
 use clap::Args;
 use kafka_oracle_models::check::{check, Options, Outcome, Progress};
@@ -36,6 +37,11 @@ pub struct CheckArgs {
     /// Write the counterexample (of a single check) as a JSON trace.
     #[arg(long, value_name = "FILE")]
     trace_out: Option<String>,
+    /// Write the counterexample (of a single check) as its clients'
+    /// history (JSON lines, the format verify-history judges): the path,
+    /// healed, and a final read.
+    #[arg(long, value_name = "FILE")]
+    history_out: Option<String>,
     /// No progress on stderr.
     #[arg(long)]
     quiet: bool,
@@ -193,9 +199,10 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             .map(Job::from_scenario)
             .collect::<Result<_, _>>()?,
     };
-    if args.trace_out.is_some() && jobs.len() != 1 {
+    if (args.trace_out.is_some() || args.history_out.is_some()) && jobs.len() != 1 {
         return Err(
-            "--trace-out needs a single check: --scenario NAME or --set/--config".to_string(),
+            "--trace-out and --history-out need a single check: --scenario NAME or --set/--config"
+                .to_string(),
         );
     }
     let options = Options {
@@ -231,6 +238,18 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             Some(trace) => {
                 let json = serde_json::to_string_pretty(trace).map_err(|e| e.to_string())?;
                 std::fs::write(path, json + "\n").map_err(|e| format!("{path}: {e}"))?;
+            }
+            None => eprintln!("kafka-oracle: no counterexample, {path} not written"),
+        }
+    }
+    if let Some(path) = &args.history_out {
+        match &results[0].counterexample {
+            Some(trace) => {
+                let history = render_trace(trace)?;
+                history.write(path)?;
+                if !args.quiet {
+                    eprintln!("{path}: {}", history.summary());
+                }
             }
             None => eprintln!("kafka-oracle: no counterexample, {path} not written"),
         }

@@ -2,6 +2,7 @@
 //! must reach the same states and the same violation.
 
 use super::EXIT_MISMATCH;
+use crate::model_history::render_trace;
 use crate::trace::Trace;
 use clap::Args;
 
@@ -9,6 +10,10 @@ use clap::Args;
 pub struct ReplayArgs {
     /// A trace written by `kafka-oracle check --trace-out`.
     trace: String,
+    /// Also write the trace as its clients' history (JSON lines, the
+    /// format verify-history judges): the path, healed, and a final read.
+    #[arg(long, value_name = "FILE")]
+    history_out: Option<String>,
 }
 
 pub fn run(args: ReplayArgs) -> Result<u8, String> {
@@ -23,6 +28,11 @@ pub fn run(args: ReplayArgs) -> Result<u8, String> {
                 trace.property,
                 trace.why
             );
+            if let Some(out) = &args.history_out {
+                let history = render_trace(&trace).map_err(|e| format!("{path}: {e}"))?;
+                history.write(out)?;
+                say!("{out}: {}", history.summary());
+            }
             Ok(0)
         }
         Err(divergence) => {

@@ -687,3 +687,28 @@ fn a_clean_close_checkpoints_the_high_watermark() {
     c.restart(1);
     assert_eq!(c.get(1).high_watermark(), 2, "checkpointed at close");
 }
+
+#[test]
+fn an_idempotent_producer_retrying_any_of_its_last_five_batches_is_answered_without_a_write() {
+    // Kafka keeps five batches per producer: what a producer with
+    // max.in.flight.requests.per.connection=5 may have to retry.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    let batches: Vec<_> = (0..6)
+        .map(|i| batch_from(&[value(i)], 0, Some((7, 0, i as i32))))
+        .collect();
+    for (i, b) in batches.iter().enumerate() {
+        c.get(1)
+            .produce(i as u64, Acks::Leader, &mut b.clone(), 1000, 0)
+            .unwrap();
+    }
+    for (i, b) in batches.iter().enumerate().skip(1) {
+        let retry = c
+            .get(1)
+            .produce(10 + i as u64, Acks::Leader, &mut b.clone(), 1000, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(retry.base_offset, i as u64, "batch {i} remembered");
+    }
+    assert_eq!(c.get(1).log().log_end_offset(), 6, "nothing written twice");
+}

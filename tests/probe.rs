@@ -69,6 +69,9 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
         "acks=all",
         "--set",
         "request.timeout.ms=5000",
+        // The consumers commit after every poll that read something.
+        "--set",
+        "enable.auto.commit=false",
         "--history-out",
         &history_arg,
     ]);
@@ -88,6 +91,10 @@ fn acks_all_with_min_insync_two_records_a_valid_history() {
     assert!(count(&text, "ok", "poll") > 0);
     // Two consumers and the final reader each assign every partition.
     assert_eq!(count(&text, "ok", "assign"), 3);
+    // The consumers' commits reach the group's coordinator, every one.
+    let commits = count(&text, "invoke", "commit");
+    assert!(commits > 0, "no commit");
+    assert_eq!(count(&text, "ok", "commit"), commits, "{stderr}");
 
     // The kept history is judged the same by verify-history.
     let again = Command::new(EXE)
@@ -111,6 +118,9 @@ fn sigkill_of_a_broker_as_the_nemesis_still_gives_a_valid_history() {
         "5000",
         "--set",
         "request.timeout.ms=3000",
+        // Commits go on while brokers die (and the coordinator with them).
+        "--set",
+        "auto.commit.interval.ms=200",
         "--nemesis",
         &nemesis,
         "--nemesis-every-ms",
@@ -144,6 +154,19 @@ fn an_unknown_or_unsupported_setting_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("acks=1"), "{stderr}");
+
+    let out = probe(&[
+        "--bootstrap",
+        "127.0.0.1:1",
+        "--set",
+        "enable.auto.commit=maybe",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("enable.auto.commit=maybe: true or false"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ macro_rules! say {
 mod broker;
 mod check;
 mod cluster;
+mod commits;
 mod conform;
 mod controller;
 mod probe;

@@ -4,11 +4,14 @@
 //! verify-history checker.
 //!
 //! Producers send unique integer values, one record a send and one attempt
-//! a send; consumers assign every partition and read from the beginning; at
+//! a send; consumers assign every partition, read from the beginning and
+//! commit what they read (after each poll, or every auto-commit interval
+//! before a poll, as Kafka's consumer does with `enable.auto.commit`); at
 //! the end one more consumer reads every partition to its end, so that an
 //! acknowledged value never read is judged `unseen`. Every operation is a
 //! line of the history when invoked and another when it completes.
 
+use super::commits::{Committed, Committer};
 use super::verify_history::print_report;
 use crate::history::verify;
 use clap::Args;
@@ -91,6 +94,10 @@ struct Settings {
     client_id: String,
     fetch_max_wait_ms: i32,
     fetch_max_bytes: i32,
+    /// `None`: the consumers' group is this run's own.
+    group_id: Option<String>,
+    auto_commit: bool,
+    auto_commit_interval: Duration,
 }
 
 const KNOBS: &[&str] = &[
@@ -102,6 +109,9 @@ const KNOBS: &[&str] = &[
     "fetch.max.bytes",
     "enable.idempotence",
     "retries",
+    "group.id",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
 ];
 
 impl Settings {
@@ -114,6 +124,9 @@ impl Settings {
             // partitions slow; the probe wants many short polls.
             fetch_max_wait_ms: 100,
             fetch_max_bytes: 1 << 20,
+            group_id: None,
+            auto_commit: true,
+            auto_commit_interval: Duration::from_millis(5_000),
         };
         for pair in sets {
             let (knob, value) = pair
@@ -142,6 +155,18 @@ impl Settings {
                 "client.id" => s.client_id = value.to_string(),
                 "fetch.max.wait.ms" => s.fetch_max_wait_ms = positive()? as i32,
                 "fetch.max.bytes" => s.fetch_max_bytes = positive()? as i32,
+                "group.id" if !value.is_empty() => s.group_id = Some(value.to_string()),
+                "group.id" => return Err(bad("a group needs a name")),
+                "enable.auto.commit" => {
+                    s.auto_commit = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad("true or false")),
+                    }
+                }
+                "auto.commit.interval.ms" => {
+                    s.auto_commit_interval = Duration::from_millis(positive()?)
+                }
                 // rskafka has no idempotent producer, and the probe sends
                 // each value once: a resend without idempotence may
                 // duplicate, which would be the client's doing.
@@ -211,6 +236,10 @@ impl Log {
 /// What producers and consumers share.
 struct Workload {
     log: Log,
+    bootstrap: Vec<String>,
+    topic: String,
+    /// The consumers' group.
+    group: String,
     /// A tag of this run in each record: a topic reused across runs holds
     /// other runs' values, which are not this history's.
     run: String,
@@ -274,20 +303,27 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
     };
     let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let started = Instant::now();
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
     let workload = Arc::new(Workload {
         log: Log(Arc::new(Mutex::new(History {
             out: LineWriter::new(file),
             index: 0,
             start: started,
         }))),
-        run: format!(
-            "{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ),
+        bootstrap: bootstrap.clone(),
+        topic: args.topic.clone(),
+        group: settings
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("kafka-oracle-probe-{run}")),
+        run,
         keys: args.keys,
         settings,
         next_value: AtomicI64::new(0),
@@ -610,10 +646,69 @@ async fn consume(
 ) -> Result<(), String> {
     let mut positions = assign(process, &w)?;
     let all: Vec<usize> = (0..w.keys as usize).collect();
+    let s = &w.settings;
+    let mut committer = Committer::new(
+        &w.bootstrap,
+        &s.client_id,
+        &w.group,
+        &w.topic,
+        s.request_timeout,
+    );
+    let mut committed = positions.clone();
+    let mut last_commit = Instant::now();
     while !w.stop.load(Ordering::SeqCst) {
+        // Kafka's poll() commits what earlier polls returned, once the
+        // interval has passed, before it fetches.
+        let due = s.auto_commit && last_commit.elapsed() >= s.auto_commit_interval;
+        if due && positions != committed {
+            last_commit = Instant::now();
+            commit(process, &w, &mut committer, &positions, &mut committed).await?;
+        }
         poll(process, &w, &readers, &mut positions, &all).await?;
+        // Without auto-commit the application commits what it processed,
+        // synchronously, after each poll.
+        if !s.auto_commit && positions != committed {
+            commit(process, &w, &mut committer, &positions, &mut committed).await?;
+        }
     }
     Ok(())
+}
+
+/// Commits `positions` (the next offset to read of each key), recorded as
+/// `{key: offset}`; `committed` is what the group holds after.
+async fn commit(
+    process: u64,
+    w: &Workload,
+    committer: &mut Committer,
+    positions: &[i64],
+    committed: &mut [i64],
+) -> Result<(), String> {
+    let value: serde_json::Map<String, Value> = positions
+        .iter()
+        .enumerate()
+        .map(|(key, &offset)| (key.to_string(), json!(offset)))
+        .collect();
+    let value = Value::Object(value);
+    w.log.record(process, "invoke", "commit", value.clone())?;
+    let offsets: Vec<(i32, i64)> = (0..).zip(positions.iter().copied()).collect();
+    match committer.commit(&offsets).await {
+        Committed::Ok => {
+            committed.clone_from_slice(positions);
+            w.log.record(process, "ok", "commit", value)
+        }
+        Committed::Refused(why) => {
+            eprintln!("probe: process {process}: commit refused: {why}");
+            w.log.record(process, "fail", "commit", value)?;
+            tokio::time::sleep(w.settings.retry_backoff).await;
+            Ok(())
+        }
+        Committed::Unknown(why) => {
+            eprintln!("probe: process {process}: commit unknown: {why}");
+            w.log.record(process, "info", "commit", value)?;
+            tokio::time::sleep(w.settings.retry_backoff).await;
+            Ok(())
+        }
+    }
 }
 
 /// A fresh consumer reads every partition up to where it ends now, after

@@ -413,6 +413,20 @@ fn a_follower_truncates_where_its_log_diverges_by_leader_epoch() {
     let mut c = diverged(Truncation::LeaderEpoch);
     assert_eq!(c.get(1).role(), Role::Follower { leader: 2 });
     assert_eq!(c.get(1).log().log_end_offset(), 4);
+    // What OffsetForLeaderEpoch answers: the leader's epoch 1 ends where
+    // its epoch 2 starts; its epoch 2 is the current one, ending at its
+    // log end. Only the leader answers, and only in its epoch.
+    let leader = c.get(2);
+    assert_eq!(leader.end_offset_for_epoch(Some(2), 1), Ok(Some((1, 2))));
+    assert_eq!(leader.end_offset_for_epoch(None, 2), Ok(Some((2, 3))));
+    assert_eq!(
+        leader.end_offset_for_epoch(Some(1), 1),
+        Err(PartitionError::FencedLeaderEpoch)
+    );
+    assert_eq!(
+        c.get(1).end_offset_for_epoch(None, 1),
+        Err(PartitionError::NotLeaderOrFollower)
+    );
     let sent = c.get(1).next_fetch(MAX).unwrap();
     assert_eq!(sent.last_fetched_epoch, Some(1));
     let mut buf = Vec::new();
@@ -711,4 +725,31 @@ fn an_idempotent_producer_retrying_any_of_its_last_five_batches_is_answered_with
         assert_eq!(retry.base_offset, i as u64, "batch {i} remembered");
     }
     assert_eq!(c.get(1).log().log_end_offset(), 6, "nothing written twice");
+}
+
+#[test]
+fn a_restarted_leader_remembers_idempotent_batches_past_the_first_read_of_its_log() {
+    // Rebuilding the producer state reads the log a megabyte at a time.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    for i in 0..3 {
+        let big = vec![b'x'; 600_000];
+        c.get(1)
+            .produce(i, Acks::Leader, &mut batch(&[big], 0), 1000, 0)
+            .unwrap();
+    }
+    let idempotent = batch_from(&[value(9)], 0, Some((7, 0, 0)));
+    c.get(1)
+        .produce(3, Acks::Leader, &mut idempotent.clone(), 1000, 0)
+        .unwrap();
+    c.crash(1);
+    c.restart(1);
+    c.elect(1, 2, &[1], 2);
+    let retry = c
+        .get(1)
+        .produce(4, Acks::Leader, &mut idempotent.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.base_offset, 3, "recognised from the log on disk");
+    assert_eq!(c.get(1).log().log_end_offset(), 4, "not written twice");
 }

@@ -14,6 +14,23 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use std::time::Duration;
 
+/// Errors with which a coordinator refuses a commit before writing it;
+/// any other error (a timeout, NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE
+/// after the write reached the offsets log, a code unknown here) leaves the
+/// commit's fate unknown.
+const REFUSED_BEFORE_WRITING: &[i16] = &[
+    3,  // UNKNOWN_TOPIC_OR_PARTITION
+    12, // OFFSET_METADATA_TOO_LARGE
+    14, // COORDINATOR_LOAD_IN_PROGRESS
+    22, // ILLEGAL_GENERATION
+    24, // INVALID_GROUP_ID
+    25, // UNKNOWN_MEMBER_ID
+    27, // REBALANCE_IN_PROGRESS
+    28, // INVALID_COMMIT_OFFSET_SIZE
+    29, // TOPIC_AUTHORIZATION_FAILED
+    30, // GROUP_AUTHORIZATION_FAILED
+];
+
 /// Versions every Kafka since 0.11 (2017) answers.
 const FIND_COORDINATOR_VERSION: i16 = 2;
 const OFFSET_COMMIT_VERSION: i16 = 2;
@@ -97,33 +114,45 @@ impl Committer {
             Ok(answer) => answer,
             Err(why) => return Committed::Unknown(why),
         };
-        let refused: Vec<String> = answer
+        let codes: Vec<(i32, i16)> = answer
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
-            .filter(|p| p.error_code != 0)
-            .map(|p| format!("partition {}: error {}", p.partition_index, p.error_code))
+            .map(|p| (p.partition_index, p.error_code))
             .collect();
-        if refused.is_empty() {
+        let errors: Vec<String> = codes
+            .iter()
+            .filter(|(_, code)| *code != 0)
+            .map(|(partition, code)| format!("partition {partition}: error {code}"))
+            .collect();
+        if errors.is_empty() {
             Committed::Ok
+        } else if codes
+            .iter()
+            .all(|(_, code)| REFUSED_BEFORE_WRITING.contains(code))
+        {
+            Committed::Refused(errors.join(", "))
         } else {
-            // OffsetCommit writes all of a request or none of it.
-            Committed::Refused(refused.join(", "))
+            // Partitions are judged one by one: some may be written.
+            Committed::Unknown(errors.join(", "))
         }
     }
 
     /// The connection to the group's coordinator, asked of the bootstrap
-    /// brokers in turn.
+    /// brokers in turn, each given a share of the commit's time so that a
+    /// paused one does not keep the others from being asked.
     async fn coordinator(&mut self) -> Result<&mut Connection, String> {
         if self.coordinator.is_none() {
+            let share = self.timeout / (self.bootstrap.len() as u32 + 1);
             let mut why = String::from("no bootstrap broker");
             for broker in &self.bootstrap {
-                match self.find(broker).await {
-                    Ok(c) => {
+                match tokio::time::timeout(share, self.find(broker)).await {
+                    Ok(Ok(c)) => {
                         self.coordinator = Some(c);
                         break;
                     }
-                    Err(e) => why = e,
+                    Ok(Err(e)) => why = e,
+                    Err(_) => why = format!("{broker}: no answer within {share:?}"),
                 }
             }
             if self.coordinator.is_none() {

@@ -434,7 +434,15 @@ impl Partition {
             return Err(PartitionError::NotEnoughReplicas);
         }
         let header = self.admit(batches)?;
-        let produced = match self.producers.admit(&header) {
+        let admission = self.producers.admit(&header);
+        if admission != Admission::Append {
+            // Kafka checks a batch before its producer's sequence: a
+            // corrupt retry is refused, never answered as a duplicate. An
+            // append is checked by the log, once.
+            batch::validate(batches, self.log.config().max_batch_size())
+                .map_err(|e| PartitionError::CorruptMessage(e.to_string()))?;
+        }
+        let produced = match admission {
             Admission::Append => {
                 let appended = self
                     .log
@@ -473,10 +481,11 @@ impl Partition {
     }
 
     /// Kafka's producer sends one batch per partition per request; so does
-    /// this broker accept. Returns its header, validated.
+    /// this broker accept. Returns its header; the CRC is left to whoever
+    /// reads the records (the log, when it appends).
     fn admit(&self, batches: &[u8]) -> Result<BatchHeader, PartitionError> {
         let max = self.log.config().max_batch_size();
-        let header = batch::validate(batches, max)
+        let header = batch::header(batches, max)
             .map_err(|e| PartitionError::CorruptMessage(e.to_string()))?;
         if header.size as usize != batches.len() {
             return Err(PartitionError::CorruptMessage(

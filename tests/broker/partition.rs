@@ -725,6 +725,13 @@ fn an_idempotent_producer_retrying_any_of_its_last_five_batches_is_answered_with
         assert_eq!(retry.base_offset, i as u64, "batch {i} remembered");
     }
     assert_eq!(c.get(1).log().log_end_offset(), 6, "nothing written twice");
+    // A retry damaged on the way is refused, not taken for the duplicate.
+    let mut damaged = batches[5].clone();
+    *damaged.last_mut().expect("a record") ^= 0xff;
+    assert!(matches!(
+        c.get(1).produce(20, Acks::Leader, &mut damaged, 1000, 0),
+        Err(PartitionError::CorruptMessage(_))
+    ));
 }
 
 #[test]

@@ -211,10 +211,7 @@ fn execute(
                 "the broker took a step the model does not allow here: {described}"
             )));
         }
-        let was_up: Vec<bool> = (0..ids.replicas)
-            .map(|ix| replayer.broker_replica(ix).map(|v| v.is_some()))
-            .collect::<Result<_, _>>()
-            .map_err(&fail)?;
+        let was_up: Vec<bool> = (0..ids.replicas).map(|ix| replayer.broker_up(ix)).collect();
         if from_broker(&action) {
             seen.broker_deliveries += 1;
         }

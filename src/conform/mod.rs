@@ -96,6 +96,11 @@ impl<'a> Replayer<'a> {
         &self.state
     }
 
+    /// Whether the broker's replica `ix` is running.
+    pub fn broker_up(&self, ix: u8) -> bool {
+        self.mirror.replica(ix).is_some()
+    }
+
     /// The broker's replica `ix` as the model would state it, `None` while
     /// it is down.
     pub fn broker_replica(&self, ix: u8) -> Result<Option<compare::ReplicaView>, String> {

@@ -5,8 +5,10 @@
 //! recorded histories.
 
 pub mod broker;
+pub mod bugs;
 pub mod cli;
 pub mod conform;
+pub mod consumer;
 pub mod controller;
 pub mod history;
 pub mod knob;

@@ -33,11 +33,11 @@ pub fn message(msg: &Msg) -> String {
                     entries.join(", ")
                 )
             }
-            FetchResult::Diverging { epoch: e, end_offset } => {
-                format!("FetchResponse epoch {epoch}: diverging, epoch {e} ends at offset {end_offset}")
+            FetchResult::Diverging { offset, epoch: e, end_offset } => {
+                format!("FetchResponse epoch {epoch}: fetch at offset {offset} diverging, epoch {e} ends at offset {end_offset}")
             }
-            FetchResult::OutOfRange { log_end_offset } => {
-                format!("FetchResponse epoch {epoch}: offset out of range, log end offset {log_end_offset}")
+            FetchResult::OutOfRange { offset, log_end_offset } => {
+                format!("FetchResponse epoch {epoch}: fetch at offset {offset} out of range, log end offset {log_end_offset}")
             }
             FetchResult::NotLeader => format!("FetchResponse epoch {epoch}: NOT_LEADER_OR_FOLLOWER"),
         },

@@ -84,10 +84,17 @@ pub enum FetchResult {
     },
     /// KIP-320: the follower's log diverges from the leader's; this is the
     /// end offset on the leader of the largest epoch not above the
-    /// follower's last fetched epoch.
-    Diverging { epoch: Epoch, end_offset: Offset },
-    /// Before KIP-101: the fetch offset is past the leader's log end.
-    OutOfRange { log_end_offset: Offset },
+    /// follower's last fetched epoch. `offset` is the fetch offset answered.
+    Diverging {
+        offset: Offset,
+        epoch: Epoch,
+        end_offset: Offset,
+    },
+    /// Before KIP-101: the fetch offset `offset` is past the leader's log end.
+    OutOfRange {
+        offset: Offset,
+        log_end_offset: Offset,
+    },
     /// Not the leader, or not at the follower's epoch (fenced).
     NotLeader,
 }

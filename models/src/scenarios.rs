@@ -231,6 +231,20 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_violated: &[],
     },
     Scenario {
+        name: "commit-after-process",
+        row: "manual commit after processing; consumer crash",
+        explanation: "the offset is committed only once the record is processed: a consumer crash in between repeats the record, never skips it",
+        knobs: &[
+            ("consumer.commit", "process-then-commit"),
+            ("replication.factor", "1"),
+            ("min.insync.replicas", "1"),
+            ("model.messages", "1"),
+            ("model.consumer.crashes", "1"),
+        ],
+        also_judged: CONSUMPTION,
+        expected_violated: &[],
+    },
+    Scenario {
         name: "power-loss-page-cache",
         row: "flush = page cache only, all replicas crash together",
         explanation: "acknowledged writes sit in the page cache of every replica; a power loss takes them all",

@@ -5,10 +5,8 @@
 //! [`wire`] is Kafka's framing and codecs, [`replication`] the follower's
 //! Fetch, [`group`] consumer-group membership (sans-IO too), [`server`]
 //! the tokio process around the node. [`producers`] is the idempotent
-//! producer's state, [`bugs`] the known bugs conformance must catch (only
-//! in `inject-bugs` builds).
+//! producer's state.
 
-pub mod bugs;
 pub mod client;
 pub mod config;
 pub mod group;

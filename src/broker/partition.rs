@@ -13,8 +13,8 @@
 //! diverges (KIP-101, KIP-279, KIP-320), or, in the pre-KIP-101 mode kept to
 //! reproduce the old loss, to its high watermark on every leader change.
 
-use super::bugs::Bug;
 use super::producers::{Admission, Producers};
+use crate::bugs::Bug;
 use crate::log::batch::{self, BatchHeader};
 use crate::log::{Log, LogConfig, LogError};
 use std::collections::{BTreeMap, BTreeSet};

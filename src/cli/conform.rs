@@ -1,7 +1,7 @@
 //! `kafka-oracle conform`: the model's traces replayed on the broker core.
 
 use super::EXIT_MISMATCH;
-use crate::broker::bugs::BUGS;
+use crate::bugs::BUGS;
 use crate::conform::{replay, traces, Divergence};
 use crate::trace::Trace;
 use clap::Args;
@@ -43,8 +43,8 @@ pub struct ConformArgs {
     /// No progress on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Build the broker replicas with a known bug, to see conformance
-    /// catch it (only in builds with the inject-bugs feature).
+    /// Build the broker replicas or the consumer loop with a known bug, to see
+    /// conformance catch it (only in builds with the inject-bugs feature).
     #[arg(long, value_name = "NAME", hide = true)]
     inject_bug: Option<String>,
 }
@@ -258,7 +258,7 @@ fn print_table(report: &Report) {
         );
     }
     say!(
-        "{} traces, {} steps, {} replica states compared, {} divergences in {:.1} s ({:.0} traces/s)",
+        "{} traces, {} steps, {} states compared (replicas and consumer), {} divergences in {:.1} s ({:.0} traces/s)",
         report.traces,
         report.steps,
         report.states_compared,

@@ -5,14 +5,16 @@
 //!
 //! Producers send unique integer values, one record a send and one attempt
 //! a send; consumers assign every partition, read from the beginning and
-//! commit what they read (after each poll, or every auto-commit interval
-//! before a poll, as Kafka's consumer does with `enable.auto.commit`); at
+//! commit what they read, in the order of the consumer loop
+//! ([`crate::consumer`]): after each poll, or every auto-commit interval
+//! before a poll, as Kafka's consumer does with `enable.auto.commit`; at
 //! the end one more consumer reads every partition to its end, so that an
 //! acknowledged value never read is judged `unseen`. Every operation is a
 //! line of the history when invoked and another when it completes.
 
 use super::commits::{Committed, Committer};
 use super::verify_history::print_report;
+use crate::consumer::{CommitPolicy, ConsumerLoop, Offsets, Work};
 use crate::history::verify;
 use clap::Args;
 use rskafka::chrono::{DateTime, Utc};
@@ -191,6 +193,17 @@ impl Settings {
             }
         }
         Ok(s)
+    }
+
+    fn commit_policy(&self) -> CommitPolicy {
+        if self.auto_commit {
+            let interval = self.auto_commit_interval.as_millis();
+            CommitPolicy::Auto {
+                interval_ms: u64::try_from(interval).unwrap_or(u64::MAX),
+            }
+        } else {
+            CommitPolicy::AfterProcessing
+        }
     }
 }
 
@@ -654,61 +667,63 @@ async fn consume(
         &w.topic,
         s.request_timeout,
     );
-    let mut committed = positions.clone();
-    let mut last_commit = Instant::now();
+    let started = Instant::now();
+    let now = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut app = ConsumerLoop::start(s.commit_policy(), offsets(&positions), now());
     while !w.stop.load(Ordering::SeqCst) {
-        // Kafka's poll() commits what earlier polls returned, once the
-        // interval has passed, before it fetches.
-        let due = s.auto_commit && last_commit.elapsed() >= s.auto_commit_interval;
-        if due && positions != committed {
-            last_commit = Instant::now();
-            commit(process, &w, &mut committer, &positions, &mut committed).await?;
-        }
-        poll(process, &w, &readers, &mut positions, &all).await?;
-        // Without auto-commit the application commits what it processed,
-        // synchronously, after each poll.
-        if !s.auto_commit && positions != committed {
-            commit(process, &w, &mut committer, &positions, &mut committed).await?;
+        match app.next(now()) {
+            Work::Poll { commit_first } => {
+                if let Some(due) = commit_first {
+                    let ok = commit(process, &w, &mut committer, &due).await?;
+                    app.commit_ended(&due, ok, now());
+                }
+                poll(process, &w, &readers, &mut positions, &all).await?;
+                app.returned(&offsets(&positions));
+            }
+            // The probe's application does nothing with what it reads
+            // beyond the history, written as the poll returns.
+            Work::Process => app.processed(),
+            Work::Commit(due) => {
+                let ok = commit(process, &w, &mut committer, &due).await?;
+                app.commit_ended(&due, ok, now());
+            }
         }
     }
     Ok(())
 }
 
-/// Commits `positions` (the next offset to read of each key), recorded as
-/// `{key: offset}`; `committed` is what the group holds after.
+/// Positions by key, as the consumer loop counts them (by partition).
+fn offsets(positions: &[i64]) -> Offsets {
+    (0..).zip(positions.iter().copied()).collect()
+}
+
+/// Commits `offsets` (the next offset to read of each key), recorded as
+/// `{key: offset}`; true when the group holds them.
 async fn commit(
     process: u64,
     w: &Workload,
     committer: &mut Committer,
-    positions: &[i64],
-    committed: &mut [i64],
-) -> Result<(), String> {
-    let value: serde_json::Map<String, Value> = positions
+    offsets: &Offsets,
+) -> Result<bool, String> {
+    let value: serde_json::Map<String, Value> = offsets
         .iter()
-        .enumerate()
         .map(|(key, &offset)| (key.to_string(), json!(offset)))
         .collect();
     let value = Value::Object(value);
     w.log.record(process, "invoke", "commit", value.clone())?;
-    let offsets: Vec<(i32, i64)> = (0..).zip(positions.iter().copied()).collect();
-    match committer.commit(&offsets).await {
+    let offsets: Vec<(i32, i64)> = offsets.iter().map(|(&k, &o)| (k, o)).collect();
+    let (kind, why) = match committer.commit(&offsets).await {
         Committed::Ok => {
-            committed.clone_from_slice(positions);
-            w.log.record(process, "ok", "commit", value)
+            w.log.record(process, "ok", "commit", value)?;
+            return Ok(true);
         }
-        Committed::Refused(why) => {
-            eprintln!("probe: process {process}: commit refused: {why}");
-            w.log.record(process, "fail", "commit", value)?;
-            tokio::time::sleep(w.settings.retry_backoff).await;
-            Ok(())
-        }
-        Committed::Unknown(why) => {
-            eprintln!("probe: process {process}: commit unknown: {why}");
-            w.log.record(process, "info", "commit", value)?;
-            tokio::time::sleep(w.settings.retry_backoff).await;
-            Ok(())
-        }
-    }
+        Committed::Refused(why) => ("fail", format!("commit refused: {why}")),
+        Committed::Unknown(why) => ("info", format!("commit unknown: {why}")),
+    };
+    eprintln!("probe: process {process}: {why}");
+    w.log.record(process, kind, "commit", value)?;
+    tokio::time::sleep(w.settings.retry_backoff).await;
+    Ok(false)
 }
 
 /// A fresh consumer reads every partition up to where it ends now, after

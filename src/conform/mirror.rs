@@ -18,11 +18,11 @@
 //! the model sent.
 
 use super::{records, small};
-use crate::broker::bugs::Bug;
 use crate::broker::partition::{
     Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, ReplicaFetch,
     ReplicationConfig, Role, Truncation,
 };
+use crate::bugs::Bug;
 use crate::log::LogConfig;
 use kafka_oracle_models::actors::Ids;
 use kafka_oracle_models::config::{Config, Flush, Truncation as ModelTruncation};
@@ -467,10 +467,12 @@ impl Mirror {
                 high_watermark: small("high watermark", *high_watermark)?,
             },
             Answer::Diverging { epoch, end_offset } => FetchResult::Diverging {
+                offset: small("fetch offset", sent.fetch_offset)?,
                 epoch: small("diverging epoch", *epoch)?,
                 end_offset: small("diverging end offset", *end_offset)?,
             },
             Answer::OutOfRange { log_end_offset, .. } => FetchResult::OutOfRange {
+                offset: small("fetch offset", sent.fetch_offset)?,
                 log_end_offset: small("log end offset", *log_end_offset)?,
             },
             Answer::NotLeader => FetchResult::NotLeader,

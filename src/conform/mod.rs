@@ -5,18 +5,23 @@
 //! replayed on real [`Partition`](crate::broker::partition::Partition)s
 //! over real logs: every message the model delivers to a replica is given
 //! to the broker replica, every crash crashes it (a machine crash also cuts
-//! its files to what was fsynced), and the model's controller, producer
-//! and consumer speak for themselves. After every step the broker must
-//! have sent the messages the model sent, and every replica must abstract
-//! to the model's (log, high watermark, role, leader epoch, ISR); the
-//! first difference is a divergence, reported with both sides.
+//! its files to what was fsynced), and the model's controller and producer
+//! speak for themselves. The consumer's client library is the model's; its
+//! application is our [`ConsumerLoop`](crate::consumer::ConsumerLoop)
+//! ([`consumer`]). After every step the broker must have sent the messages
+//! the model sent, every replica must abstract to the model's (log, high
+//! watermark, role, leader epoch, ISR), and the consumer loop must have
+//! committed and processed what the model's consumer did; the first
+//! difference is a divergence, reported with both sides.
 
 pub mod compare;
+pub mod consumer;
 pub mod mirror;
 pub mod records;
 pub mod traces;
 
-use crate::broker::bugs::Bug;
+use crate::bugs::Bug;
+use consumer::ConsumerSide;
 use kafka_oracle_models::actors::NodeState;
 use kafka_oracle_models::system::{Action, System, SystemState};
 use mirror::Mirror;
@@ -34,8 +39,9 @@ pub struct Divergence {
 }
 
 /// Replays `actions` from `init` on a fresh broker under `scratch` and
-/// returns the number of replica states compared.
-/// `bug`: a bug to build the broker replicas with (`inject-bugs` builds).
+/// returns the number of replica and consumer states compared.
+/// `bug`: a bug to build the broker replicas or the consumer loop with
+/// (`inject-bugs` builds).
 pub fn replay(
     system: &System,
     init: &SystemState,
@@ -55,10 +61,12 @@ pub fn replay(
 pub struct Replayer<'a> {
     system: &'a System,
     mirror: Mirror,
+    /// `None` when the model has no consumer, or one the loop cannot be.
+    consumer: Option<ConsumerSide>,
     state: SystemState,
     /// Steps taken.
     steps: usize,
-    /// Replica states compared.
+    /// Replica and consumer states compared.
     pub compared: usize,
 }
 
@@ -85,6 +93,7 @@ impl<'a> Replayer<'a> {
         Ok(Replayer {
             system,
             mirror,
+            consumer: ConsumerSide::start(&system.cfg, system.ids, bug),
             state: init.clone(),
             steps: 0,
             compared: 0,
@@ -139,6 +148,10 @@ impl<'a> Replayer<'a> {
             if let Some(diff) = compare::diff_replica(ix, &model, &broker) {
                 return Err(at(diff));
             }
+            self.compared += 1;
+        }
+        if let Some(consumer) = &mut self.consumer {
+            consumer.step(&self.state, action, &next).map_err(&at)?;
             self.compared += 1;
         }
         self.state = next;

@@ -397,6 +397,7 @@ fn on_fetch(
             };
             if e != last_epoch || end < offset {
                 let result = FetchResult::Diverging {
+                    offset,
                     epoch: e,
                     end_offset: end,
                 };
@@ -406,6 +407,7 @@ fn on_fetch(
         }
         Truncation::HighWatermark if offset > leo => {
             let result = FetchResult::OutOfRange {
+                offset,
                 log_end_offset: leo,
             };
             o.send(to, Msg::FetchResponse { epoch, result });
@@ -532,11 +534,30 @@ fn on_fetch_response(
             let hw = high_watermark.min(r.log_end_offset());
             r.high_watermark = r.high_watermark.max(hw);
         }
-        FetchResult::Diverging { epoch, end_offset } => {
+        // An answer applies only to the fetch the follower has out, from its
+        // log end (Kafka's fetcher checks the request's fetch offset against
+        // the partition's): a copy, or an answer to an earlier incarnation's
+        // fetch, changes nothing.
+        FetchResult::Diverging {
+            offset,
+            epoch,
+            end_offset,
+        } => {
+            if offset != r.log_end_offset() {
+                return;
+            }
             let end = end_offset.min(r.end_offset_for(epoch));
             r.truncate(end);
         }
-        FetchResult::OutOfRange { log_end_offset } => r.truncate(log_end_offset),
+        FetchResult::OutOfRange {
+            offset,
+            log_end_offset,
+        } => {
+            if offset != r.log_end_offset() {
+                return;
+            }
+            r.truncate(log_end_offset)
+        }
         FetchResult::NotLeader => {
             r.role = Role::Follower {
                 leader,

@@ -15,7 +15,6 @@ use kafka_oracle::conform::compare::{in_flight, ReplicaView};
 use kafka_oracle::conform::mirror::Sent;
 use kafka_oracle::conform::{traces, Replayer};
 use kafka_oracle_models::actors::Ids;
-use kafka_oracle_models::check::{check, Options};
 use kafka_oracle_models::msg::{Msg, Timer};
 use kafka_oracle_models::scenarios::SCENARIOS;
 use kafka_oracle_models::system::{Action, System};
@@ -382,20 +381,8 @@ fn the_matrix_counterexamples_break_the_same_property_on_the_broker() {
             continue;
         }
         let cfg = s.config().expect("the matrix's configurations are valid");
-        let outcome = check(
-            &cfg,
-            &s.judged(),
-            s.expected_violated,
-            Options { threads: 1 },
-            &mut |_| {},
-        );
-        let actions: Vec<Action> = outcome
-            .counterexample
-            .unwrap_or_else(|| panic!("{}: no counterexample", s.name))
-            .steps
-            .into_iter()
-            .map(|step| step.action)
-            .collect();
+        let actions = traces::counterexample(&cfg, s)
+            .unwrap_or_else(|| panic!("{}: no counterexample", s.name));
         let mut seen = Seen::default();
         if let Err(e) = execute(n, Pick::Actions(&actions), None, &mut seen) {
             panic!("{e}");

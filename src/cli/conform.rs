@@ -5,7 +5,7 @@ use crate::bugs::BUGS;
 use crate::conform::{replay, traces, Divergence};
 use crate::trace::Trace;
 use clap::Args;
-use kafka_oracle_models::check::{check, Counterexample, Options, Step};
+use kafka_oracle_models::check::{Counterexample, Step};
 use kafka_oracle_models::scenarios::{scenario, Scenario, SCENARIOS};
 use kafka_oracle_models::system::{Action, System};
 use serde::Serialize;
@@ -158,20 +158,8 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
                 traces::random_walk(&system, args.walk_length, walk_seed),
             ));
         }
-        if !s.expects_pass() {
-            let outcome = check(
-                &cfg,
-                &s.judged(),
-                s.expected_violated,
-                Options { threads: 1 },
-                &mut |_| {},
-            );
-            if let Some(c) = outcome.counterexample {
-                jobs.push((
-                    "counterexample".to_string(),
-                    c.steps.into_iter().map(|step| step.action).collect(),
-                ));
-            }
+        if let Some(actions) = traces::counterexample(&cfg, s) {
+            jobs.push(("counterexample".to_string(), actions));
         }
         let init = traces::initial(&system);
         for (i, (kind, actions)) in jobs.into_iter().enumerate() {

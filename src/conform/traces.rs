@@ -2,12 +2,27 @@
 //! breadth-first path to a depth, seeded random walks much deeper, and the
 //! counterexamples of the check matrix.
 
+use kafka_oracle_models::check::{check, Options};
+use kafka_oracle_models::config::Config;
+use kafka_oracle_models::scenarios::Scenario;
 use kafka_oracle_models::system::{Action, System, SystemState};
 use stateright::Model;
 use std::collections::{HashMap, VecDeque};
 
 /// A trace: the actions from the model's initial state.
 pub type Trace = Vec<Action>;
+
+/// The shortest counterexample the matrix finds for scenario `s` in its
+/// configuration `cfg`; `None` for a scenario expected to pass.
+pub fn counterexample(cfg: &Config, s: &Scenario) -> Option<Trace> {
+    if s.expects_pass() {
+        return None;
+    }
+    let options = Options { threads: 1 };
+    let outcome = check(cfg, &s.judged(), s.expected_violated, options, &mut |_| {});
+    let steps = outcome.counterexample?.steps;
+    Some(steps.into_iter().map(|step| step.action).collect())
+}
 
 pub fn initial(system: &System) -> SystemState {
     system

@@ -3,6 +3,9 @@
 //!
 //! - group `append`: batches of 100 messages, no fsync. `kafka-oracle`
 //!   validates the batch's CRC32C, stamps offset and epoch and writes it;
+//!   `partition` is the broker's produce path above it (a leader alone in
+//!   its ISR, acks=1: leadership, batch header, producer state, high
+//!   watermark), to show what the partition adds to the log's append;
 //!   `commitlog` appends a `MessageBuf` of the same messages; `limit` is a
 //!   plain sequential `write` of our batch bytes to a file (the page cache).
 //! - group `fetch`: the whole log read sequentially in 1 MiB reads.
@@ -19,16 +22,18 @@
 //! Every log is kept under 64 MiB: appends start a fresh log (untimed)
 //! when one fills.
 //!
-//! `cargo bench --bench log`; ids: `append/{kafka-oracle,commitlog,limit}/{100B,1KiB}`
+//! `cargo bench --bench log`; ids: `append/{kafka-oracle,partition,commitlog,limit}/{100B,1KiB}`
 //! and the same under `fetch`.
 
 use commitlog::message::{MessageBuf, MessageSet};
 use commitlog::{CommitLog, LogOptions, ReadLimit};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kafka_oracle::broker::partition::{Acks, LeaderAndIsr, Partition, ReplicationConfig};
 use kafka_oracle::log::{Log, LogConfig};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -97,6 +102,21 @@ fn our_log(dir: &Path) -> Log {
     Log::open(dir, LogConfig::default()).unwrap()
 }
 
+/// A partition on a fresh log, leading epoch 1 alone in its ISR.
+fn our_leader(dir: &Path) -> Partition {
+    let mut p =
+        Partition::open(1, dir, LogConfig::default(), ReplicationConfig::default()).unwrap();
+    let decision = LeaderAndIsr {
+        leader: 1,
+        leader_epoch: 1,
+        isr: BTreeSet::from([1]),
+        partition_epoch: 0,
+        replicas: vec![1],
+    };
+    p.leader_and_isr(decision, 0).unwrap();
+    p
+}
+
 /// Runs `iters` appends of `bytes_per_append` with `append`, starting a
 /// fresh store with `fresh` (untimed) whenever one would pass LOG_BYTES.
 fn timed_appends<S>(
@@ -144,6 +164,24 @@ fn append(c: &mut Criterion) {
                     },
                     |log| {
                         black_box(log.append_as_leader(&mut bytes, 1, 0).unwrap());
+                    },
+                )
+            });
+        });
+
+        group.bench_function(BenchmarkId::new("partition", name), |b| {
+            let dir = scratch.path().join("partition");
+            let mut bytes = batch.clone();
+            b.iter_custom(|iters| {
+                timed_appends(
+                    iters,
+                    on_disk,
+                    || {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        our_leader(&dir)
+                    },
+                    |p| {
+                        black_box(p.produce(0, Acks::Leader, &mut bytes, 0, 0).unwrap());
                     },
                 )
             });

@@ -3,7 +3,7 @@ use kafka_oracle::broker::partition::{
     Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, Produced,
     ReplicationConfig, Role, Truncation,
 };
-use kafka_oracle::log::LogConfig;
+use kafka_oracle::log::{Log, LogConfig};
 use std::collections::BTreeSet;
 use tempfile::TempDir;
 
@@ -759,4 +759,122 @@ fn a_restarted_leader_remembers_idempotent_batches_past_the_first_read_of_its_lo
         .unwrap();
     assert_eq!(retry.base_offset, 3, "recognised from the log on disk");
     assert_eq!(c.get(1).log().log_end_offset(), 4, "not written twice");
+}
+
+#[test]
+fn a_fetch_from_a_broker_that_is_not_a_follower_is_refused_and_joins_no_isr() {
+    // Kafka answers NOT_LEADER_OR_FOLLOWER to a fetch from a replica it
+    // does not know ("unknown replica"), and from itself: only assigned
+    // followers have a fetch state, count toward the high watermark, and
+    // may be proposed for the ISR.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    let now = c.now;
+    let mut buf = Vec::new();
+    for stranger in [4, 1] {
+        assert_eq!(
+            c.get(1).fetch_from_follower(stranger, &sent, &mut buf, now),
+            Err(PartitionError::NotLeaderOrFollower),
+            "broker {stranger}"
+        );
+    }
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "no ISR change for a broker that is not a follower"
+    );
+}
+
+#[test]
+fn a_replica_that_led_an_epoch_without_writing_catches_up_from_an_empty_log() {
+    // 1 leads epoch 2 without a write: its empty log still records that
+    // epoch 2 starts at 0, and it fetches from 2 with that epoch. At offset
+    // 0 there is nothing to diverge from (KIP-320): it must get the
+    // records, not a divergence it cannot truncate.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(2, 1, &[1, 2], 1);
+    c.produce(2, Acks::Leader, 0, 1).unwrap(); // 1 never fetches it
+    c.elect(1, 2, &[1, 2], 2);
+    c.elect(2, 3, &[1, 2], 3);
+    let sent = c.get(1).next_fetch(MAX).unwrap();
+    assert_eq!((sent.fetch_offset, sent.last_fetched_epoch), (0, Some(2)));
+    let mut buf = Vec::new();
+    let answer = c.get(2).fetch_from_follower(1, &sent, &mut buf, 0).unwrap();
+    assert!(
+        matches!(answer, FetchAnswer::Records { records, .. } if !records.is_empty()),
+        "{answer:?}"
+    );
+    for _ in 0..4 {
+        c.fetch(1);
+    }
+    assert_eq!(c.values(1), vec![value(0)]);
+}
+
+#[test]
+fn an_answer_to_a_fetch_of_an_earlier_epoch_is_dropped_even_from_the_same_leader() {
+    // Kafka's fetcher drops a response whose partition has since changed
+    // leader epoch: it describes the leader's log as it was in the old
+    // epoch (a re-elected leader may have restarted and lost a tail), and
+    // the follower refetches in the new epoch instead.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    let now = c.now;
+    let mut buf = Vec::new();
+    let answer = c
+        .get(1)
+        .fetch_from_follower(2, &sent, &mut buf, now)
+        .unwrap();
+    c.elect(1, 2, &[1, 2], 2); // before the answer arrives
+    assert_eq!(c.get(2).fetch_answered(&sent, answer, now), Ok(false));
+    assert_eq!(c.get(2).log().log_end_offset(), 0, "nothing appended");
+    c.fetch(2);
+    assert_eq!(c.values(2), c.values(1));
+}
+
+#[test]
+fn a_follower_whose_log_ends_below_the_leaders_log_start_starts_again_there() {
+    // Kafka's handleOutOfRangeError: when the leader has deleted the
+    // offsets a follower would fetch next (retention), the follower empties
+    // its log and starts it at the leader's log start offset.
+    let mut c = Cluster::new(acks_all(1));
+    c.crash(1);
+    {
+        let small = LogConfig {
+            segment_bytes: 100,
+            retention_bytes: Some(1),
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(c.dirs[0].path(), small).unwrap();
+        for i in 0..3 {
+            log.append_as_leader(&mut batch(&[value(i)], 0), 1, 0)
+                .unwrap();
+        }
+        log.set_high_watermark(3).unwrap();
+        assert_eq!(log.enforce_retention(0).unwrap(), 2);
+        assert_eq!(log.log_start_offset(), 2);
+        log.close().unwrap();
+    }
+    c.restart(1);
+    c.elect(1, 2, &[1], 2);
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    assert_eq!(sent.fetch_offset, 0);
+    let mut buf = Vec::new();
+    assert_eq!(
+        c.get(1).fetch_from_follower(2, &sent, &mut buf, 0),
+        Ok(FetchAnswer::OutOfRange {
+            log_start_offset: 2,
+            log_end_offset: 3
+        })
+    );
+    c.fetch(2);
+    let log = c.get(2).log();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+    c.fetch(2);
+    let fetched: Vec<_> = read_all(c.get(2).log(), 2, u64::MAX, MAX)
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(fetched, vec![value(2)]);
 }

@@ -811,6 +811,72 @@ fn a_replica_that_led_an_epoch_without_writing_catches_up_from_an_empty_log() {
 }
 
 #[test]
+fn a_follower_that_fetched_at_the_log_end_stays_in_sync_for_the_lag_time_after_that_fetch() {
+    // Kafka's lastCaughtUpTimeMs: a fetch at the leader's log end makes the
+    // follower caught up as of that fetch; replica.lag.time.max.ms counts
+    // from there, not from an earlier fetch.
+    let mut c = Cluster::new(ReplicationConfig {
+        replica_lag_time_max_ms: 100,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.now += 90;
+    c.fetch(2); // at the log end, 0
+    let caught_up = c.now;
+    c.produce(1, Acks::Leader, 0, 1).unwrap(); // 2 is behind now
+    c.get(1).tick(caught_up + 100).unwrap();
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "caught up {} ms ago",
+        100
+    );
+    c.get(1).tick(caught_up + 101).unwrap();
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1])
+        }]
+    );
+}
+
+#[test]
+fn a_follower_that_reaches_the_log_end_of_its_previous_fetch_was_caught_up_at_that_fetch() {
+    // Kafka's updateFetchState: a follower fetching from where the leader's
+    // log ended at its previous fetch had caught up as of that previous
+    // fetch, even if the leader has moved on since: a follower that keeps
+    // up with a busy leader is never at its log end, yet stays in the ISR.
+    let mut c = Cluster::new(ReplicationConfig {
+        replica_lag_time_max_ms: 100,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.now += 50;
+    c.fetch(2); // from 0; the leader's log ends at 1
+    let previous = c.now;
+    c.produce(1, Acks::Leader, 1, 1).unwrap();
+    c.now += 70;
+    c.fetch(2); // from 1, where the log ended at the previous fetch
+    c.produce(1, Acks::Leader, 2, 1).unwrap();
+    c.get(1).tick(previous + 100).unwrap();
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "caught up at {previous}"
+    );
+    c.get(1).tick(previous + 101).unwrap();
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1])
+        }]
+    );
+}
+
+#[test]
 fn an_answer_to_a_fetch_of_an_earlier_epoch_is_dropped_even_from_the_same_leader() {
     // Kafka's fetcher drops a response whose partition has since changed
     // leader epoch: it describes the leader's log as it was in the old

@@ -944,3 +944,60 @@ fn a_follower_whose_log_ends_below_the_leaders_log_start_starts_again_there() {
         .collect();
     assert_eq!(fetched, vec![value(2)]);
 }
+
+#[test]
+fn a_follower_rejoins_the_isr_only_from_the_start_of_the_leaders_current_epoch_even_when_reelected()
+{
+    // KAFKA-7128: a follower is in sync only once it holds every offset
+    // below the leader's current epoch start as well as the high
+    // watermark. Kafka's makeLeader moves that start on every new leader
+    // epoch, also when the same broker is elected again.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 3], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(3);
+    c.fetch(3);
+    assert_eq!(c.get(1).high_watermark(), 2);
+    c.fetch(2); // 2 holds 0..2, outside the ISR
+    c.produce(1, Acks::Leader, 2, 1).unwrap(); // epoch 1 ends at 3
+    c.elect(1, 2, &[1, 3], 2);
+    c.get(1).take_effects();
+    c.fetch(2); // from 2: at the high watermark, below the epoch start
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "2 lacks offset 2, below the epoch's start"
+    );
+    c.fetch(2); // from 3
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 2,
+            partition_epoch: 2,
+            isr: isr(&[1, 2, 3])
+        }]
+    );
+}
+
+#[test]
+fn before_kip_101_an_isr_change_in_the_same_epoch_does_not_truncate_a_follower() {
+    // A follower truncated to its high watermark when its leader changed;
+    // an ISR change the controller sends within the same leader epoch is
+    // no leader change (Kafka's makeFollower skips it) and costs nothing.
+    let mut c = Cluster::new(ReplicationConfig {
+        truncation: Truncation::HighWatermark,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.produce(1, Acks::Leader, 1, 2).unwrap();
+    c.fetch(2);
+    assert_eq!(
+        (c.get(2).log().log_end_offset(), c.get(2).high_watermark()),
+        (3, 1)
+    );
+    c.elect(1, 1, &[1, 2, 3], 2);
+    assert_eq!(c.get(2).partition_epoch(), 2);
+    assert_eq!(c.get(2).log().log_end_offset(), 3, "nothing truncated");
+}

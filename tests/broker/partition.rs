@@ -1001,3 +1001,27 @@ fn before_kip_101_an_isr_change_in_the_same_epoch_does_not_truncate_a_follower()
     assert_eq!(c.get(2).partition_epoch(), 2);
     assert_eq!(c.get(2).log().log_end_offset(), 3, "nothing truncated");
 }
+
+#[test]
+fn a_batch_that_only_partly_matches_a_remembered_one_is_out_of_order_not_a_duplicate() {
+    // Kafka's findDuplicateBatch: a retry is the same batch, first and last
+    // sequence both; a batch that shares only one end is out of sequence
+    // and refused, never answered with another batch's offsets.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    let first = batch_from(&[value(0), value(1)], 0, Some((7, 0, 0)));
+    c.get(1)
+        .produce(0, Acks::Leader, &mut first.clone(), 1000, 0)
+        .unwrap();
+    let same_first = batch_from(&[value(0)], 0, Some((7, 0, 0)));
+    let same_last = batch_from(&[value(1)], 0, Some((7, 0, 1)));
+    for (request, mut partly) in [(1, same_first), (2, same_last)] {
+        assert_eq!(
+            c.get(1)
+                .produce(request, Acks::Leader, &mut partly, 1000, 0),
+            Err(PartitionError::OutOfOrderSequenceNumber),
+            "request {request}"
+        );
+    }
+    assert_eq!(c.get(1).log().log_end_offset(), 2);
+}

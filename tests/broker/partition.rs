@@ -1025,3 +1025,36 @@ fn a_batch_that_only_partly_matches_a_remembered_one_is_out_of_order_not_a_dupli
     }
     assert_eq!(c.get(1).log().log_end_offset(), 2);
 }
+
+#[test]
+fn a_replica_that_led_an_epoch_without_writing_drops_it_and_catches_up() {
+    // 2 leads epoch 2 without a write: its epoch cache says epoch 2 starts
+    // at its log end, 1. Following 1 in epoch 3, it fetches with last
+    // epoch 2, which 1 never had: 1 answers that epoch 1 ends at 1
+    // (KIP-320). Truncating to 1 removes no batch, but must drop the empty
+    // epoch, as Kafka's truncateTo does, or 2 fetches with it forever.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.elect(2, 2, &[1, 2], 2);
+    assert_eq!(c.get(2).log().epochs(), &[(1, 0), (2, 1)]);
+    c.elect(1, 3, &[1, 2], 3);
+    c.produce(1, Acks::Leader, 1, 1).unwrap();
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    assert_eq!(sent.last_fetched_epoch, Some(2));
+    let mut buf = Vec::new();
+    assert_eq!(
+        c.get(1).fetch_from_follower(2, &sent, &mut buf, 0),
+        Ok(FetchAnswer::Diverging {
+            epoch: 1,
+            end_offset: 1
+        })
+    );
+    c.fetch(2);
+    assert_eq!(c.get(2).log().epochs(), &[(1, 0)], "the empty epoch goes");
+    assert_eq!(c.get(2).log().log_end_offset(), 1, "no batch goes");
+    c.fetch(2);
+    assert_eq!(c.values(2), c.values(1));
+}

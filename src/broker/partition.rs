@@ -749,9 +749,12 @@ impl Partition {
     }
 
     fn truncate_to(&mut self, offset: u64) -> Result<(), LogError> {
-        if offset < self.log.log_end_offset() {
-            self.log
-                .truncate_to(offset.max(self.log.log_start_offset()))?;
+        let end = self.log.log_end_offset();
+        // Even at or past the log end: the log drops an epoch it holds no
+        // batch of (Kafka's truncateTo).
+        self.log
+            .truncate_to(offset.max(self.log.log_start_offset()))?;
+        if offset < end {
             self.rebuild_producers()?;
         }
         Ok(())

@@ -468,6 +468,14 @@ impl Log {
     pub fn truncate_to(&mut self, offset: u64) -> Result<u64, LogError> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset >= end {
+            // Nothing to remove, but an epoch starting at the log end holds
+            // no batch: this replica led it without writing. Kafka's
+            // truncateTo drops it too, or the follower would keep sending
+            // it as its last fetched epoch, which the new leader never had,
+            // and be told it diverges forever.
+            if self.epochs.truncate_from_end(end) {
+                self.epochs.persist()?;
+            }
             return Ok(end);
         }
         if offset < start {

@@ -3,7 +3,7 @@ use kafka_oracle::broker::partition::{
     Acks, BrokerId, Effect, FetchAnswer, LeaderAndIsr, Partition, PartitionError, Produced,
     ReplicationConfig, Role, Truncation,
 };
-use kafka_oracle::log::LogConfig;
+use kafka_oracle::log::{Log, LogConfig};
 use std::collections::BTreeSet;
 use tempfile::TempDir;
 
@@ -759,4 +759,302 @@ fn a_restarted_leader_remembers_idempotent_batches_past_the_first_read_of_its_lo
         .unwrap();
     assert_eq!(retry.base_offset, 3, "recognised from the log on disk");
     assert_eq!(c.get(1).log().log_end_offset(), 4, "not written twice");
+}
+
+#[test]
+fn a_fetch_from_a_broker_that_is_not_a_follower_is_refused_and_joins_no_isr() {
+    // Kafka answers NOT_LEADER_OR_FOLLOWER to a fetch from a replica it
+    // does not know ("unknown replica"), and from itself: only assigned
+    // followers have a fetch state, count toward the high watermark, and
+    // may be proposed for the ISR.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    let now = c.now;
+    let mut buf = Vec::new();
+    for stranger in [4, 1] {
+        assert_eq!(
+            c.get(1).fetch_from_follower(stranger, &sent, &mut buf, now),
+            Err(PartitionError::NotLeaderOrFollower),
+            "broker {stranger}"
+        );
+    }
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "no ISR change for a broker that is not a follower"
+    );
+}
+
+#[test]
+fn a_replica_that_led_an_epoch_without_writing_catches_up_from_an_empty_log() {
+    // 1 leads epoch 2 without a write: its empty log still records that
+    // epoch 2 starts at 0, and it fetches from 2 with that epoch. At offset
+    // 0 there is nothing to diverge from (KIP-320): it must get the
+    // records, not a divergence it cannot truncate.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(2, 1, &[1, 2], 1);
+    c.produce(2, Acks::Leader, 0, 1).unwrap(); // 1 never fetches it
+    c.elect(1, 2, &[1, 2], 2);
+    c.elect(2, 3, &[1, 2], 3);
+    let sent = c.get(1).next_fetch(MAX).unwrap();
+    assert_eq!((sent.fetch_offset, sent.last_fetched_epoch), (0, Some(2)));
+    let mut buf = Vec::new();
+    let answer = c.get(2).fetch_from_follower(1, &sent, &mut buf, 0).unwrap();
+    assert!(
+        matches!(answer, FetchAnswer::Records { records, .. } if !records.is_empty()),
+        "{answer:?}"
+    );
+    for _ in 0..4 {
+        c.fetch(1);
+    }
+    assert_eq!(c.values(1), vec![value(0)]);
+}
+
+#[test]
+fn a_follower_that_fetched_at_the_log_end_stays_in_sync_for_the_lag_time_after_that_fetch() {
+    // Kafka's lastCaughtUpTimeMs: a fetch at the leader's log end makes the
+    // follower caught up as of that fetch; replica.lag.time.max.ms counts
+    // from there, not from an earlier fetch.
+    let mut c = Cluster::new(ReplicationConfig {
+        replica_lag_time_max_ms: 100,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.now += 90;
+    c.fetch(2); // at the log end, 0
+    let caught_up = c.now;
+    c.produce(1, Acks::Leader, 0, 1).unwrap(); // 2 is behind now
+    c.get(1).tick(caught_up + 100).unwrap();
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "caught up {} ms ago",
+        100
+    );
+    c.get(1).tick(caught_up + 101).unwrap();
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1])
+        }]
+    );
+}
+
+#[test]
+fn a_follower_that_reaches_the_log_end_of_its_previous_fetch_was_caught_up_at_that_fetch() {
+    // Kafka's updateFetchState: a follower fetching from where the leader's
+    // log ended at its previous fetch had caught up as of that previous
+    // fetch, even if the leader has moved on since: a follower that keeps
+    // up with a busy leader is never at its log end, yet stays in the ISR.
+    let mut c = Cluster::new(ReplicationConfig {
+        replica_lag_time_max_ms: 100,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.now += 50;
+    c.fetch(2); // from 0; the leader's log ends at 1
+    let previous = c.now;
+    c.produce(1, Acks::Leader, 1, 1).unwrap();
+    c.now += 70;
+    c.fetch(2); // from 1, where the log ended at the previous fetch
+    c.produce(1, Acks::Leader, 2, 1).unwrap();
+    c.get(1).tick(previous + 100).unwrap();
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "caught up at {previous}"
+    );
+    c.get(1).tick(previous + 101).unwrap();
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            isr: isr(&[1])
+        }]
+    );
+}
+
+#[test]
+fn an_answer_to_a_fetch_of_an_earlier_epoch_is_dropped_even_from_the_same_leader() {
+    // Kafka's fetcher drops a response whose partition has since changed
+    // leader epoch: it describes the leader's log as it was in the old
+    // epoch (a re-elected leader may have restarted and lost a tail), and
+    // the follower refetches in the new epoch instead.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    let now = c.now;
+    let mut buf = Vec::new();
+    let answer = c
+        .get(1)
+        .fetch_from_follower(2, &sent, &mut buf, now)
+        .unwrap();
+    c.elect(1, 2, &[1, 2], 2); // before the answer arrives
+    assert_eq!(c.get(2).fetch_answered(&sent, answer, now), Ok(false));
+    assert_eq!(c.get(2).log().log_end_offset(), 0, "nothing appended");
+    c.fetch(2);
+    assert_eq!(c.values(2), c.values(1));
+}
+
+#[test]
+fn a_follower_whose_log_ends_below_the_leaders_log_start_starts_again_there() {
+    // Kafka's handleOutOfRangeError: when the leader has deleted the
+    // offsets a follower would fetch next (retention), the follower empties
+    // its log and starts it at the leader's log start offset.
+    let mut c = Cluster::new(acks_all(1));
+    c.crash(1);
+    {
+        let small = LogConfig {
+            segment_bytes: 100,
+            retention_bytes: Some(1),
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(c.dirs[0].path(), small).unwrap();
+        for i in 0..3 {
+            log.append_as_leader(&mut batch(&[value(i)], 0), 1, 0)
+                .unwrap();
+        }
+        log.set_high_watermark(3).unwrap();
+        assert_eq!(log.enforce_retention(0).unwrap(), 2);
+        assert_eq!(log.log_start_offset(), 2);
+        log.close().unwrap();
+    }
+    c.restart(1);
+    c.elect(1, 2, &[1], 2);
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    assert_eq!(sent.fetch_offset, 0);
+    let mut buf = Vec::new();
+    assert_eq!(
+        c.get(1).fetch_from_follower(2, &sent, &mut buf, 0),
+        Ok(FetchAnswer::OutOfRange {
+            log_start_offset: 2,
+            log_end_offset: 3
+        })
+    );
+    c.fetch(2);
+    let log = c.get(2).log();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+    c.fetch(2);
+    let fetched: Vec<_> = read_all(c.get(2).log(), 2, u64::MAX, MAX)
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(fetched, vec![value(2)]);
+}
+
+#[test]
+fn a_follower_rejoins_the_isr_only_from_the_start_of_the_leaders_current_epoch_even_when_reelected()
+{
+    // KAFKA-7128: a follower is in sync only once it holds every offset
+    // below the leader's current epoch start as well as the high
+    // watermark. Kafka's makeLeader moves that start on every new leader
+    // epoch, also when the same broker is elected again.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 3], 1);
+    c.produce(1, Acks::Leader, 0, 2).unwrap();
+    c.fetch(3);
+    c.fetch(3);
+    assert_eq!(c.get(1).high_watermark(), 2);
+    c.fetch(2); // 2 holds 0..2, outside the ISR
+    c.produce(1, Acks::Leader, 2, 1).unwrap(); // epoch 1 ends at 3
+    c.elect(1, 2, &[1, 3], 2);
+    c.get(1).take_effects();
+    c.fetch(2); // from 2: at the high watermark, below the epoch start
+    assert!(
+        c.get(1).take_effects().is_empty(),
+        "2 lacks offset 2, below the epoch's start"
+    );
+    c.fetch(2); // from 3
+    assert_eq!(
+        c.get(1).take_effects(),
+        vec![Effect::AlterIsr {
+            leader_epoch: 2,
+            partition_epoch: 2,
+            isr: isr(&[1, 2, 3])
+        }]
+    );
+}
+
+#[test]
+fn before_kip_101_an_isr_change_in_the_same_epoch_does_not_truncate_a_follower() {
+    // A follower truncated to its high watermark when its leader changed;
+    // an ISR change the controller sends within the same leader epoch is
+    // no leader change (Kafka's makeFollower skips it) and costs nothing.
+    let mut c = Cluster::new(ReplicationConfig {
+        truncation: Truncation::HighWatermark,
+        ..acks_all(1)
+    });
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.produce(1, Acks::Leader, 1, 2).unwrap();
+    c.fetch(2);
+    assert_eq!(
+        (c.get(2).log().log_end_offset(), c.get(2).high_watermark()),
+        (3, 1)
+    );
+    c.elect(1, 1, &[1, 2, 3], 2);
+    assert_eq!(c.get(2).partition_epoch(), 2);
+    assert_eq!(c.get(2).log().log_end_offset(), 3, "nothing truncated");
+}
+
+#[test]
+fn a_batch_that_only_partly_matches_a_remembered_one_is_out_of_order_not_a_duplicate() {
+    // Kafka's findDuplicateBatch: a retry is the same batch, first and last
+    // sequence both; a batch that shares only one end is out of sequence
+    // and refused, never answered with another batch's offsets.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1], 1);
+    let first = batch_from(&[value(0), value(1)], 0, Some((7, 0, 0)));
+    c.get(1)
+        .produce(0, Acks::Leader, &mut first.clone(), 1000, 0)
+        .unwrap();
+    let same_first = batch_from(&[value(0)], 0, Some((7, 0, 0)));
+    let same_last = batch_from(&[value(1)], 0, Some((7, 0, 1)));
+    for (request, mut partly) in [(1, same_first), (2, same_last)] {
+        assert_eq!(
+            c.get(1)
+                .produce(request, Acks::Leader, &mut partly, 1000, 0),
+            Err(PartitionError::OutOfOrderSequenceNumber),
+            "request {request}"
+        );
+    }
+    assert_eq!(c.get(1).log().log_end_offset(), 2);
+}
+
+#[test]
+fn a_replica_that_led_an_epoch_without_writing_drops_it_and_catches_up() {
+    // 2 leads epoch 2 without a write: its epoch cache says epoch 2 starts
+    // at its log end, 1. Following 1 in epoch 3, it fetches with last
+    // epoch 2, which 1 never had: 1 answers that epoch 1 ends at 1
+    // (KIP-320). Truncating to 1 removes no batch, but must drop the empty
+    // epoch, as Kafka's truncateTo does, or 2 fetches with it forever.
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    c.produce(1, Acks::Leader, 0, 1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    c.elect(2, 2, &[1, 2], 2);
+    assert_eq!(c.get(2).log().epochs(), &[(1, 0), (2, 1)]);
+    c.elect(1, 3, &[1, 2], 3);
+    c.produce(1, Acks::Leader, 1, 1).unwrap();
+    let sent = c.get(2).next_fetch(MAX).unwrap();
+    assert_eq!(sent.last_fetched_epoch, Some(2));
+    let mut buf = Vec::new();
+    assert_eq!(
+        c.get(1).fetch_from_follower(2, &sent, &mut buf, 0),
+        Ok(FetchAnswer::Diverging {
+            epoch: 1,
+            end_offset: 1
+        })
+    );
+    c.fetch(2);
+    assert_eq!(c.get(2).log().epochs(), &[(1, 0)], "the empty epoch goes");
+    assert_eq!(c.get(2).log().log_end_offset(), 1, "no batch goes");
+    c.fetch(2);
+    assert_eq!(c.values(2), c.values(1));
 }

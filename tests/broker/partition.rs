@@ -1058,3 +1058,31 @@ fn a_replica_that_led_an_epoch_without_writing_drops_it_and_catches_up() {
     c.fetch(2);
     assert_eq!(c.values(2), c.values(1));
 }
+
+/// A follower that truncates away an idempotent batch forgets it too:
+/// when it leads again, the producer's retry of that batch is written, not
+/// answered as a duplicate at an offset that no longer holds it (an
+/// acknowledged write lost). Kafka rebuilds producer state on truncation.
+#[test]
+fn a_batch_truncated_away_is_forgotten_and_its_retry_written() {
+    let mut c = Cluster::new(acks_all(1));
+    c.elect(1, 1, &[1, 2], 1);
+    let lost = batch_from(&[value(0)], 0, Some((7, 0, 0)));
+    c.get(1)
+        .produce(0, Acks::Leader, &mut lost.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    // Replica 2 never fetched it; it leads next, and 1 follows it.
+    c.elect(2, 2, &[2], 2);
+    c.fetch(1);
+    assert_eq!(c.get(1).log().log_end_offset(), 0, "truncated away");
+    c.elect(1, 3, &[1, 2], 3);
+    let retry = c
+        .get(1)
+        .produce(1, Acks::Leader, &mut lost.clone(), 1000, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.get(1).log().log_end_offset(), 1, "written again");
+    assert_eq!(retry.base_offset, 0);
+    assert_eq!(c.values(1), vec![value(0)]);
+}

@@ -268,7 +268,7 @@ fn is_fault(action: &Action) -> bool {
         Action::PowerLoss | Action::Duplicate(_) | Action::Reorder(_) => true,
         Action::Step(ActorModelAction::Drop(_)) => true,
         Action::Step(ActorModelAction::Timeout(_, timer)) => timer.is_fault(),
-        Action::Step(_) => false,
+        Action::Step(_) | Action::Elect { .. } => false,
     }
 }
 
@@ -285,6 +285,7 @@ enum Channel {
 fn channel(action: &Action) -> Channel {
     match action {
         Action::Step(ActorModelAction::Deliver { src, dst, .. }) => Channel::Flow(*src, *dst),
+        Action::Elect { deliver, .. } => Channel::Flow(deliver.src, deliver.dst),
         Action::Step(ActorModelAction::Timeout(id, timer)) => Channel::Timer(*id, timer.clone()),
         _ => Channel::Other,
     }

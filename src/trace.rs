@@ -76,6 +76,12 @@ fn step_fields(
             Some(describe::actor(ids, *src)),
             Some(describe::message(msg)),
         ),
+        Action::Elect { deliver, .. } => (
+            describe::actor(ids, deliver.dst),
+            "deliver".into(),
+            Some(describe::actor(ids, deliver.src)),
+            Some(describe::message(&deliver.msg)),
+        ),
         Action::Step(ActorModelAction::Drop(env)) => (
             describe::actor(ids, env.dst),
             "drop".into(),

@@ -171,7 +171,10 @@ fn every_counterexample_shows_its_propertys_anomaly_or_is_one_clients_cannot_see
             &cfg,
             &judged,
             s.expected_violated,
-            Options { threads: 1 },
+            Options {
+                threads: 1,
+                ..Options::default()
+            },
             &mut |_| {},
         );
         let c = outcome

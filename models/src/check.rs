@@ -1,5 +1,12 @@
-//! Running a check: exhaustive BFS of a configuration, the verdict per
-//! property, and for each violation the shortest counterexample.
+//! Running a check: an exhaustive search of a configuration, the verdict
+//! per property, and for each violation the shortest counterexample.
+//!
+//! A check expected to violate properties searches breadth-first, which
+//! finds short counterexamples first. A check expected to pass needs no
+//! counterexample, only every state: it searches depth-first, which keeps
+//! a fingerprint per state instead of every pending state with its path
+//! (megabytes, not gigabytes), and visits one state per class of states
+//! that differ only by the replicas' names (`symmetry`).
 //!
 //! Stateright's BFS with several threads does not promise that the first
 //! counterexample it finds is a shortest one. So every counterexample of
@@ -19,12 +26,46 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub threads: usize,
+    pub search: Search,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            search: Search::Auto,
+        }
+    }
+}
+
+/// The order a check visits the states in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Depth-first with symmetry for a check expected to pass,
+    /// breadth-first for one expected to violate properties.
+    Auto,
+    BreadthFirst,
+    DepthFirst,
+    /// Depth-first, one state per class of replica renamings.
+    DepthFirstSymmetric,
+}
+
+impl Search {
+    /// The search `Auto` stands for, given what the check expects.
+    fn resolve(self, expects_pass: bool) -> Search {
+        match self {
+            Search::Auto if expects_pass => Search::DepthFirstSymmetric,
+            Search::Auto => Search::BreadthFirst,
+            other => other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Search::Auto => "auto",
+            Search::BreadthFirst => "breadth-first",
+            Search::DepthFirst => "depth-first",
+            Search::DepthFirstSymmetric => "depth-first, symmetry",
         }
     }
 }
@@ -66,6 +107,8 @@ pub struct Outcome {
     pub max_depth: usize,
     /// The search ran to completion (no early stop).
     pub exhaustive: bool,
+    /// The search that ran.
+    pub search: Search,
     pub elapsed: Duration,
     /// The shortest counterexample of the first violated property.
     pub counterexample: Option<Counterexample>,
@@ -99,52 +142,88 @@ pub fn check(
     if !expected_violated.is_empty() {
         builder = builder.finish_when(HasDiscoveries::AllOf(goals.clone()));
     }
-    let checker = builder.spawn_bfs();
-    while !checker.is_done() {
-        // Most checks of the matrix end within milliseconds: look often at
-        // first, then settle to a progress report's pace.
-        let pause = if started.elapsed() < Duration::from_secs(1) {
-            5
-        } else {
-            250
-        };
-        std::thread::sleep(Duration::from_millis(pause));
-        progress(Progress {
+    let search = options.search.resolve(expected_violated.is_empty());
+    let run = Run {
+        judged,
+        expected_violated,
+        goals,
+        search,
+        threads: options.threads,
+        started,
+    };
+    match search {
+        Search::BreadthFirst | Search::Auto => run.finish(builder.spawn_bfs(), progress),
+        Search::DepthFirst => run.finish(builder.spawn_dfs(), progress),
+        Search::DepthFirstSymmetric => run.finish(
+            builder
+                .symmetry_fn(crate::symmetry::representative)
+                .spawn_dfs(),
+            progress,
+        ),
+    }
+}
+
+/// A search under way, and what its outcome is judged by.
+struct Run<'a> {
+    judged: &'a [&'static str],
+    expected_violated: &'a [&'static str],
+    goals: BTreeSet<&'static str>,
+    search: Search,
+    threads: usize,
+    started: Instant,
+}
+
+impl Run<'_> {
+    /// Waits for the search, reporting progress, and judges what it found.
+    fn finish(self, checker: impl Checker<System>, progress: &mut dyn FnMut(Progress)) -> Outcome {
+        let started = self.started;
+        while !checker.is_done() {
+            // Most checks of the matrix end within milliseconds: look often at
+            // first, then settle to a progress report's pace.
+            let pause = if started.elapsed() < Duration::from_secs(1) {
+                5
+            } else {
+                250
+            };
+            std::thread::sleep(Duration::from_millis(pause));
+            progress(Progress {
+                unique_states: checker.unique_state_count(),
+                states: checker.state_count(),
+                max_depth: checker.max_depth(),
+                elapsed: started.elapsed(),
+            });
+        }
+        let checker = checker.join();
+        let discoveries = checker.discoveries();
+        let mut violated = Vec::new();
+        let mut unreached = Vec::new();
+        for &name in self.judged {
+            match (is_sometimes(name), discoveries.contains_key(name)) {
+                (false, true) => violated.push(name),
+                (true, false) => unreached.push(name),
+                _ => {}
+            }
+        }
+        // The search stops early only when every goal was met; otherwise it ran
+        // until the state space was exhausted.
+        let exhaustive = self.expected_violated.is_empty()
+            || !self.goals.iter().all(|g| discoveries.contains_key(g));
+        let system = checker.model();
+        let counterexample = violated.first().map(|&name| {
+            let path = discoveries[name].clone();
+            shortest(system, name, path, self.threads)
+        });
+        Outcome {
+            violated,
+            unreached,
             unique_states: checker.unique_state_count(),
             states: checker.state_count(),
             max_depth: checker.max_depth(),
+            exhaustive,
+            search: self.search,
             elapsed: started.elapsed(),
-        });
-    }
-    let checker = checker.join();
-    let discoveries = checker.discoveries();
-    let mut violated = Vec::new();
-    let mut unreached = Vec::new();
-    for &name in judged {
-        match (is_sometimes(name), discoveries.contains_key(name)) {
-            (false, true) => violated.push(name),
-            (true, false) => unreached.push(name),
-            _ => {}
+            counterexample,
         }
-    }
-    // The search stops early only when every goal was met; otherwise it ran
-    // until the state space was exhausted.
-    let exhaustive =
-        expected_violated.is_empty() || !goals.iter().all(|g| discoveries.contains_key(g));
-    let system = checker.model();
-    let counterexample = violated.first().map(|&name| {
-        let path = discoveries[name].clone();
-        shortest(system, name, path, options.threads)
-    });
-    Outcome {
-        violated,
-        unreached,
-        unique_states: checker.unique_state_count(),
-        states: checker.state_count(),
-        max_depth: checker.max_depth(),
-        exhaustive,
-        elapsed: started.elapsed(),
-        counterexample,
     }
 }
 

@@ -115,6 +115,12 @@ pub fn action(system: &System, action: &Action) -> String {
         Action::Step(ActorModelAction::Timeout(id, t)) => {
             format!("{} {}", actor(ids, *id), timer(t))
         }
+        Action::Elect { deliver, leader } => format!(
+            "{} → {}: {}; the controller elects replica {leader}",
+            actor(ids, deliver.src),
+            actor(ids, deliver.dst),
+            message(&deliver.msg)
+        ),
         Action::Step(other) => format!("{other:?}"),
     }
 }

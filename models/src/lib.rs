@@ -12,4 +12,5 @@ pub mod describe;
 pub mod msg;
 pub mod observe;
 pub mod scenarios;
+pub mod symmetry;
 pub mod system;

@@ -3,6 +3,7 @@
 //! states, so ids are `u8` and sets are bitmasks.
 
 use std::fmt;
+use std::sync::Arc;
 
 pub type Offset = u8;
 pub type Epoch = u8;
@@ -79,7 +80,8 @@ pub enum FetchResult {
     /// high watermark.
     Records {
         offset: Offset,
-        entries: Vec<Entry>,
+        /// Shared, not copied, by every state the message is in flight in.
+        entries: Arc<[Entry]>,
         high_watermark: Offset,
     },
     /// KIP-320: the follower's log diverges from the leader's; this is the
@@ -101,7 +103,7 @@ pub enum FetchResult {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PollResult {
-    Records { offset: Offset, msgs: Vec<MsgId> },
+    Records { offset: Offset, msgs: Arc<[MsgId]> },
     OutOfRange,
     NotLeader,
 }

@@ -7,7 +7,7 @@ use crate::actors::{
 use crate::config::Config;
 use crate::msg::Set;
 use kafka_oracle_properties as props;
-use props::{ConsumerObs, Entry, Observation, ProducerObs, ReplicaObs};
+use props::{Entry, Observation, ReplicaObs};
 use stateright::actor::ActorModelState;
 
 /// The controller's state in `s`.
@@ -87,55 +87,80 @@ pub(crate) fn quiescent(cfg: &Config, s: &ActorModelState<Node>, ids: &Ids) -> b
         && l.parked_consumer == cons.position
 }
 
-fn msgs(set: Set) -> Vec<props::MsgId> {
-    set.iter().map(props::MsgId::from).collect()
+/// Replaces `v`'s contents by `items`, keeping its buffer: judging a step
+/// observes two states, and most steps should not allocate.
+fn refill<T>(v: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
+    v.clear();
+    v.extend(items);
+}
+
+fn msgs(set: Set) -> impl Iterator<Item = props::MsgId> {
+    set.iter().map(props::MsgId::from)
 }
 
 pub fn observe(cfg: &Config, ids: &Ids, s: &ActorModelState<Node>, committed: Set) -> Observation {
+    let mut obs = Observation::default();
+    observe_into(cfg, ids, s, committed, &mut obs);
+    obs
+}
+
+/// [`observe`], into `obs`, reusing its buffers.
+pub fn observe_into(
+    cfg: &Config,
+    ids: &Ids,
+    s: &ActorModelState<Node>,
+    committed: Set,
+    obs: &mut Observation,
+) {
     let c = controller(s, ids);
-    let replicas = replicas(s, ids)
-        .map(|r| ReplicaObs {
-            id: r.ix.into(),
-            log: r
-                .log
-                .iter()
-                .enumerate()
-                .map(|(offset, e)| Entry {
-                    offset: offset as props::Offset,
-                    epoch: e.epoch.into(),
-                    msg: e.msg.into(),
-                })
-                .collect(),
-            high_watermark: r.high_watermark.into(),
-            leader_epoch: r.epoch.into(),
-            alive: r.up,
-            is_leader: r.leadership().is_some(),
-        })
-        .collect();
+    obs.replicas.truncate(usize::from(ids.replicas));
+    for (i, r) in replicas(s, ids).enumerate() {
+        if obs.replicas.len() == i {
+            obs.replicas.push(ReplicaObs {
+                id: 0,
+                log: Vec::new(),
+                high_watermark: 0,
+                leader_epoch: 0,
+                alive: false,
+                is_leader: false,
+            });
+        }
+        let o = &mut obs.replicas[i];
+        o.id = r.ix.into();
+        refill(
+            &mut o.log,
+            r.log.iter().enumerate().map(|(offset, e)| Entry {
+                offset: offset as props::Offset,
+                epoch: e.epoch.into(),
+                msg: e.msg.into(),
+            }),
+        );
+        o.high_watermark = r.high_watermark.into();
+        o.leader_epoch = r.epoch.into();
+        o.alive = r.up;
+        o.is_leader = r.leadership().is_some();
+    }
+    obs.leader = c.leader.map(Into::into);
+    obs.leader_epoch = c.epoch.into();
+    refill(&mut obs.isr, c.isr.iter().map(Into::into));
+    refill(&mut obs.committed, msgs(committed));
     let p = producer(s, ids);
     let told_failed = if cfg.send == crate::config::SendMode::FireAndForget {
-        Vec::new()
+        Set::default()
     } else {
-        msgs(p.failed)
+        p.failed
     };
+    let po = &mut obs.producer;
+    po.acks = Some(cfg.acks);
+    refill(&mut po.handed, (1..=p.handed).map(Into::into));
+    refill(&mut po.acked, msgs(p.acked));
+    refill(&mut po.told_failed, msgs(told_failed));
+    po.not_enough_replicas = p.not_enough_replicas.into();
     let cons = consumer(s, ids);
-    Observation {
-        replicas,
-        leader: c.leader.map(Into::into),
-        leader_epoch: c.epoch.into(),
-        isr: c.isr.iter().map(Into::into).collect(),
-        committed: msgs(committed),
-        producer: ProducerObs {
-            acks: Some(cfg.acks),
-            handed: (1..=p.handed).map(Into::into).collect(),
-            acked: msgs(p.acked),
-            told_failed,
-            not_enough_replicas: p.not_enough_replicas.into(),
-        },
-        consumer: ConsumerObs {
-            processed: cons.processed.iter().map(|&m| m.into()).collect(),
-            committed_offset: cons.committed.map(Into::into),
-        },
-        quiescent: quiescent(cfg, s, ids),
-    }
+    refill(
+        &mut obs.consumer.processed,
+        cons.processed.iter().map(|&m| m.into()),
+    );
+    obs.consumer.committed_offset = cons.committed.map(Into::into);
+    obs.quiescent = quiescent(cfg, s, ids);
 }

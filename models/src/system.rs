@@ -14,18 +14,20 @@
 //!   Each step's verdicts are kept in the state as bits (sticky once
 //!   violated), and the Stateright properties read the bits.
 
+use crate::actors::controller::ELECTION;
 use crate::actors::{Ids, Node, NodeRole};
 use crate::config::{Config, Faults};
 use crate::msg::{Msg, Set, Timer};
-use crate::observe::{self, committed_now, observe, replicas};
+use crate::observe::{self, committed_now, observe, observe_into, replicas};
 use kafka_oracle_properties::{Judge, Observation, CATALOGUE};
 use stateright::actor::{
     ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork, Network,
 };
 use stateright::{Model, Property};
+use std::cell::RefCell;
 use std::sync::Arc;
 
-pub type StepAction = ActorModelAction<Msg, Timer, ()>;
+pub type StepAction = ActorModelAction<Msg, Timer, u8>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -37,6 +39,12 @@ pub enum Action {
     Duplicate(Envelope<Msg>),
     /// The network delivers this message after the ones queued behind it.
     Reorder(Envelope<Msg>),
+    /// The controller receives a message that calls for an election, and
+    /// elects `leader`, one of the eligible replicas (one action each).
+    Elect {
+        deliver: Envelope<Msg>,
+        leader: u8,
+    },
 }
 
 /// What no actor holds: history, budgets spent, verdicts.
@@ -111,26 +119,41 @@ impl System {
     }
 
     /// The verdict bits of `next`, reached from `prev` (or initial).
+    ///
+    /// Called for every step the search takes: the two observations are
+    /// made into buffers kept per thread, so judging does not allocate.
     fn judge(&self, prev: Option<&SystemState>, next: &mut SystemState) {
-        let after = self.observe(next);
-        let before = prev.map(|p| self.observe(p));
-        let mut reached = 0;
-        for &i in &self.judged {
-            let ok = match CATALOGUE[i].judge {
-                Judge::Always(f) | Judge::Terminal(f) => f(&after).is_ok(),
-                Judge::Transition(f) => before.as_ref().is_none_or(|b| f(b, &after).is_ok()),
-                Judge::Sometimes(f) => {
-                    if f(&after) {
-                        reached |= 1 << i;
-                    }
-                    true
-                }
-            };
-            if !ok {
-                next.ghost.broken |= 1 << i;
-            }
+        thread_local! {
+            static SCRATCH: RefCell<(Observation, Observation)> = RefCell::default();
         }
-        next.ghost.reached = reached;
+        SCRATCH.with_borrow_mut(|(before, after)| {
+            let (cfg, ids) = (&self.cfg, &self.ids);
+            observe_into(cfg, ids, &next.actors, next.ghost.committed, after);
+            let needs_before = self
+                .judged
+                .iter()
+                .any(|&i| matches!(CATALOGUE[i].judge, Judge::Transition(_)));
+            if let Some(p) = prev.filter(|_| needs_before) {
+                observe_into(cfg, ids, &p.actors, p.ghost.committed, before);
+            }
+            let mut reached = 0;
+            for &i in &self.judged {
+                let ok = match CATALOGUE[i].judge {
+                    Judge::Always(f) | Judge::Terminal(f) => f(after).is_ok(),
+                    Judge::Transition(f) => prev.is_none() || f(before, after).is_ok(),
+                    Judge::Sometimes(f) => {
+                        if f(after) {
+                            reached |= 1 << i;
+                        }
+                        true
+                    }
+                };
+                if !ok {
+                    next.ghost.broken |= 1 << i;
+                }
+            }
+            next.ghost.reached = reached;
+        });
     }
 
     /// The explanation of the first property the step into `next` broke.
@@ -228,6 +251,35 @@ impl System {
         in_flight || metadata_coming || held_by_leader(actors, ids, client)
     }
 
+    /// The step as the action(s) the search takes: a delivery to the
+    /// controller that calls for an election with several candidates is one
+    /// action per candidate, so the choice is made in the same step.
+    fn elections(&self, state: &SystemState, step: StepAction) -> Vec<Action> {
+        let ActorModelAction::Deliver { src, dst, msg } = &step else {
+            return vec![Action::Step(step)];
+        };
+        if *dst != self.ids.controller() {
+            return vec![Action::Step(step)];
+        }
+        let Some(next) = self.actors.next_state(&state.actors, step.clone()) else {
+            return vec![Action::Step(step)];
+        };
+        match next.random_choices[usize::from(*dst)].map.get(ELECTION) {
+            None => vec![Action::Step(step)],
+            Some(candidates) => candidates
+                .iter()
+                .map(|&leader| Action::Elect {
+                    deliver: Envelope {
+                        src: *src,
+                        dst: *dst,
+                        msg: msg.clone(),
+                    },
+                    leader,
+                })
+                .collect(),
+        }
+    }
+
     fn apply_step(
         &self,
         actors: &ActorModelState<Node>,
@@ -239,6 +291,11 @@ impl System {
         };
         let is_fault = matches!(&step, ActorModelAction::Timeout(_, t) if t.is_fault());
         let mut next = self.actors.next_state(actors, step)?;
+        // An election's choice is taken in the step that called for it
+        // (`Action::Elect`), never left pending in a state.
+        if next.random_choices.iter().any(|r| !r.map.is_empty()) {
+            return None;
+        }
         // A fault that changes nothing (a crash of a crashed process, a lag
         // timeout with no one lagging) is no step at all.
         if is_fault && next.actor_states == actors.actor_states {
@@ -320,7 +377,7 @@ impl Model for System {
         actions.extend(
             steps
                 .into_iter()
-                .map(Action::Step)
+                .flat_map(|step| self.elections(state, step))
                 .chain(std::iter::once(Action::PowerLoss))
                 .chain(network)
                 .filter(|a| self.affordable(state, a) && !self.premature_timeout(state, a)),
@@ -347,6 +404,18 @@ impl Model for System {
                     return None;
                 }
                 actors
+            }
+            Action::Elect { deliver, leader } => {
+                let Envelope { src, dst, msg } = deliver;
+                let delivered = self
+                    .actors
+                    .next_state(&prev.actors, ActorModelAction::Deliver { src, dst, msg })?;
+                let choice = ActorModelAction::SelectRandom {
+                    actor: dst,
+                    key: ELECTION.to_string(),
+                    random: leader,
+                };
+                self.apply_step(&delivered, choice)?
             }
             Action::Duplicate(env) | Action::Reorder(env) => {
                 let mut actors = prev.actors.clone();

@@ -4,7 +4,7 @@ use super::{properties_file, EXIT_MISMATCH};
 use crate::model_history::render_trace;
 use crate::trace::Trace;
 use clap::Args;
-use kafka_oracle_models::check::{check, Options, Outcome, Progress};
+use kafka_oracle_models::check::{check, Options, Outcome, Progress, Search};
 use kafka_oracle_models::config::{Config, KNOBS};
 use kafka_oracle_models::scenarios::{scenario, Scenario, SCENARIOS};
 use kafka_oracle_models::system::System;
@@ -48,6 +48,19 @@ pub struct CheckArgs {
     /// Checker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// The search: `auto` is depth-first with symmetry reduction for a
+    /// check expected to pass (only fingerprints kept) and breadth-first for
+    /// one expected to violate (short counterexamples first).
+    #[arg(long, value_enum, default_value = "auto")]
+    search: SearchArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SearchArg {
+    Auto,
+    Bfs,
+    Dfs,
+    DfsSymmetry,
 }
 
 /// One line of the report.
@@ -207,6 +220,12 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     }
     let options = Options {
         threads: args.threads.unwrap_or(Options::default().threads).max(1),
+        search: match args.search {
+            SearchArg::Auto => Search::Auto,
+            SearchArg::Bfs => Search::BreadthFirst,
+            SearchArg::Dfs => Search::DepthFirst,
+            SearchArg::DfsSymmetry => Search::DepthFirstSymmetric,
+        },
     };
     let single = jobs.len() == 1;
     let mut results = Vec::new();

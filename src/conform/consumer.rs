@@ -239,5 +239,5 @@ fn returned(c0: &Consumer, msg: &Msg, c1: &Consumer) -> Option<(Offset, Vec<MsgI
         && c0.position == Some(*offset)
         && c1.position == Some(end)
         && c0 != c1;
-    taken.then(|| (end, msgs.clone()))
+    taken.then(|| (end, msgs.to_vec()))
 }

@@ -132,7 +132,11 @@ impl<'a> Replayer<'a> {
         let sent = self.mirror.take_sent();
         let broker_sent = compare::count(sent.iter().cloned());
         let model_sent = compare::model_sent(&self.state, &next, replicas);
-        if matches!(action, Action::Step(_) | Action::PowerLoss) && broker_sent != model_sent {
+        if matches!(
+            action,
+            Action::Step(_) | Action::PowerLoss | Action::Elect { .. }
+        ) && broker_sent != model_sent
+        {
             return Err(at(sent_diff(&model_sent, &broker_sent)));
         }
         for ix in 0..replicas {
@@ -203,8 +207,9 @@ fn apply(
             }
         }
         // Lost, duplicated or reordered messages are the network's doing;
-        // Stateright's own crashes and random choices are not used.
-        Action::Step(_) | Action::Duplicate(_) | Action::Reorder(_) => {}
+        // the controller is the model's; Stateright's own crashes and random
+        // choices are not used.
+        Action::Step(_) | Action::Duplicate(_) | Action::Reorder(_) | Action::Elect { .. } => {}
     }
     Ok(())
 }

@@ -18,7 +18,10 @@ pub fn counterexample(cfg: &Config, s: &Scenario) -> Option<Trace> {
     if s.expects_pass() {
         return None;
     }
-    let options = Options { threads: 1 };
+    let options = Options {
+        threads: 1,
+        ..Options::default()
+    };
     let outcome = check(cfg, &s.judged(), s.expected_violated, options, &mut |_| {});
     let steps = outcome.counterexample?.steps;
     Some(steps.into_iter().map(|step| step.action).collect())

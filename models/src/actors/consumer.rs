@@ -180,7 +180,7 @@ fn on_records(cfg: &Config, ids: &Ids, state: &mut Cow<Consumer>, result: PollRe
         PollResult::NotLeader => return lost_leader(c, o),
     };
     c.position = Some(offset + msgs.len() as Offset);
-    c.held.extend(msgs);
+    c.held.extend(msgs.iter().copied());
     if cfg.faults.consumer_crashes == 0 {
         // Processing and committing are local steps; with no consumer crash
         // to fall between them, their order cannot be observed, and running

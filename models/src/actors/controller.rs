@@ -120,21 +120,53 @@ fn broker_down(cfg: &Config, ids: &Ids, c: &mut Controller, r: u8, o: &mut Out) 
     }
 }
 
-/// Kafka's offline-partition election: the first live ISR member, or with
-/// `unclean.leader.election.enable` the first live replica. With neither,
-/// the partition stays offline and the ISR keeps its last members.
+/// The key of the controller's one nondeterministic choice.
+pub const ELECTION: &str = "election";
+
+/// Kafka's offline-partition election: a live ISR member, or with
+/// `unclean.leader.election.enable` any live replica. With neither, the
+/// partition stays offline and the ISR keeps its last members.
+///
+/// Kafka takes the first eligible replica in the partition's assignment
+/// order. The model elects any eligible one: every assignment order is
+/// covered by one check, and no replica is special, so a state and its
+/// image under a renaming of the replicas have the same futures (the
+/// symmetry `system::representative` relies on). With more than one
+/// candidate the choice is Stateright's random choice, which `System` takes
+/// in the same step as the message that called for it.
 fn elect(cfg: &Config, ids: &Ids, c: &mut Controller, o: &mut Out) {
-    let clean = c.isr.intersect(c.live).first();
-    let unclean = cfg
-        .unclean_leader_election
-        .then(|| c.live.first())
-        .flatten();
-    let Some(leader) = clean.or(unclean) else {
-        c.leader = None;
-        return;
-    };
-    c.isr = if clean.is_some() {
-        c.isr.intersect(c.live)
+    let candidates = eligible(cfg, c);
+    match candidates.len() {
+        0 => c.leader = None,
+        1 => install(cfg, ids, c, candidates.first().expect("one candidate"), o),
+        _ => {
+            c.leader = None;
+            o.choose_random(ELECTION, candidates.iter().collect());
+        }
+    }
+}
+
+/// The replicas the controller may elect now.
+fn eligible(cfg: &Config, c: &Controller) -> Set {
+    let clean = c.isr.intersect(c.live);
+    if !clean.is_empty() {
+        clean
+    } else if cfg.unclean_leader_election {
+        c.live
+    } else {
+        Set::default()
+    }
+}
+
+/// `leader` leads the next epoch; every live replica is told.
+fn install(cfg: &Config, ids: &Ids, c: &mut Controller, leader: u8, o: &mut Out) {
+    assert!(
+        eligible(cfg, c).contains(leader),
+        "replica {leader} is not eligible"
+    );
+    let clean = c.isr.intersect(c.live);
+    c.isr = if clean.contains(leader) {
+        clean
     } else {
         Set::default().with(leader)
     };
@@ -144,4 +176,9 @@ fn elect(cfg: &Config, ids: &Ids, c: &mut Controller, o: &mut Out) {
     for r in c.live.iter() {
         o.send(ids.replica(r), c.leader_and_isr(leader, r));
     }
+}
+
+/// The election's choice was taken: `leader` leads.
+pub fn on_elected(cfg: &Config, ids: &Ids, state: &mut Cow<Controller>, leader: u8, o: &mut Out) {
+    install(cfg, ids, state.to_mut(), leader, o);
 }

@@ -112,7 +112,8 @@ impl Actor for Node {
     type Timer = Timer;
     type State = NodeState;
     type Storage = ();
-    type Random = ();
+    /// The replica the controller elects (see `controller::ELECTION`).
+    type Random = u8;
 
     fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut Out) -> NodeState {
         let (cfg, ids) = (&self.cfg, &self.ids);
@@ -156,6 +157,15 @@ impl Actor for Node {
             NodeRole::Consumer => with_role(state, as_consumer, NodeState::Consumer, |s| {
                 consumer::on_timeout(cfg, ids, s, timer, o)
             }),
+        }
+    }
+
+    fn on_random(&self, _id: Id, state: &mut Cow<NodeState>, leader: &u8, o: &mut Out) {
+        let (cfg, ids) = (&self.cfg, &self.ids);
+        if self.role == NodeRole::Controller {
+            with_role(state, as_controller, NodeState::Controller, |s| {
+                controller::on_elected(cfg, ids, s, *leader, o)
+            });
         }
     }
 

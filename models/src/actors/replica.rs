@@ -451,7 +451,7 @@ fn on_fetch(
 fn send_records(ids: &Ids, r: &Replica, f: u8, offset: Offset, o: &mut Out) {
     let result = FetchResult::Records {
         offset,
-        entries: r.log[offset as usize..].to_vec(),
+        entries: r.log[offset as usize..].into(),
         high_watermark: r.high_watermark,
     };
     o.send(
@@ -530,7 +530,7 @@ fn on_fetch_response(
             if offset != r.log_end_offset() {
                 return;
             }
-            r.log.extend(entries);
+            r.log.extend(entries.iter().copied());
             let hw = high_watermark.min(r.log_end_offset());
             r.high_watermark = r.high_watermark.max(hw);
         }

@@ -1,0 +1,110 @@
+//! The command line on doubtful input: a trace, a path or a set of knobs
+//! that cannot mean what the user wrote is refused before any work (exit 2,
+//! naming the field, file and line, or knob), and a repeated knob is
+//! warned about.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn oracle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(args)
+        .output()
+        .expect("the kafka-oracle binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The trace of `acks-1-leader-crash`, the quickest counterexample.
+fn recorded_trace(dir: &Path) -> Value {
+    let path = dir.join("recorded.json");
+    let out = oracle(&[
+        "check",
+        "--scenario",
+        "acks-1-leader-crash",
+        "--quiet",
+        "--trace-out",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn replay(dir: &Path, trace: &Value) -> Output {
+    let path = dir.join("edited.json");
+    std::fs::write(&path, serde_json::to_string_pretty(trace).unwrap()).unwrap();
+    oracle(&["replay", path.to_str().unwrap()])
+}
+
+/// A change to a recorded trace.
+type Edit = fn(&mut Value);
+
+#[test]
+fn replay_refuses_a_trace_naming_an_unknown_knob_property_or_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = recorded_trace(dir.path());
+    let edits: [(Edit, &str); 6] = [
+        (
+            |t| t["configuration"]["acks"] = json!("2"),
+            "configuration.acks: bad value '2'",
+        ),
+        (
+            |t| t["configuration"]["acks.please"] = json!("all"),
+            "configuration.acks.please: unknown knob",
+        ),
+        (
+            |t| t["configuration"]["min.insync.replicas"] = json!("3"),
+            "configuration.min.insync.replicas: 3 is more than replication.factor 2",
+        ),
+        (
+            |t| t["judged"].as_array_mut().unwrap().push(json!("nope")),
+            "judged: no property 'nope'",
+        ),
+        (
+            |t| t["property"] = json!("nope"),
+            "property: no property 'nope'",
+        ),
+        (
+            |t| t["scenario"] = json!("nope"),
+            "scenario: no scenario 'nope' in the matrix",
+        ),
+    ];
+    for (edit, expected) in edits {
+        let mut trace = recorded.clone();
+        edit(&mut trace);
+        let out = replay(dir.path(), &trace);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {}", stdout(&out));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+    // A trace of the user's configuration (check --set) names no scenario
+    // of the matrix, and replays.
+    let mut trace = recorded.clone();
+    trace["scenario"] = json!("configuration");
+    let out = replay(dir.path(), &trace);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn replay_shows_only_the_fields_of_a_state_that_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trace = recorded_trace(dir.path());
+    let field = &mut trace["steps"][0]["state"]["replicas"][1]["high_watermark"];
+    let model = field.as_u64().unwrap();
+    *field = json!(model + 7);
+    let out = replay(dir.path(), &trace);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let expected = format!(
+        "the model reaches a different state:\n  replicas[1].high_watermark: recorded {}, model {model}\n",
+        model + 7
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}

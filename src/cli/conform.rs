@@ -1,7 +1,7 @@
 //! `kafka-oracle conform`: the model's traces replayed on the broker core.
 
 use super::EXIT_MISMATCH;
-use crate::bugs::BUGS;
+use crate::bugs;
 use crate::conform::{replay, traces, Divergence};
 use crate::trace::Trace;
 use clap::Args;
@@ -102,6 +102,10 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
         })?],
         None => SCENARIOS.iter().collect(),
     };
+    let bug = match &args.inject_bug {
+        None => None,
+        Some(name) => Some(bugs::named(name, bugs::AVAILABLE)?),
+    };
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -110,18 +114,6 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
     if !args.quiet {
         eprintln!("seed {seed} (--seed {seed} replays the same walks)");
     }
-    let bug = match &args.inject_bug {
-        None => None,
-        Some(name) => Some(
-            BUGS.iter()
-                .find(|(n, _)| n == name)
-                .map(|&(_, bug)| bug)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = BUGS.iter().map(|(n, _)| *n).collect();
-                    format!("no bug '{name}'; known: {}", names.join(", "))
-                })?,
-        ),
-    };
     let root = scratch_root()?;
     let started = Instant::now();
     let mut report = Report {

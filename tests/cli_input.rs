@@ -108,3 +108,29 @@ fn replay_shows_only_the_fields_of_a_state_that_differ() {
     assert!(text.contains(&expected), "{text}");
     assert_eq!(text.lines().count(), 2, "{text}");
 }
+
+#[test]
+fn check_refuses_an_output_path_it_cannot_write_before_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("out.json");
+    for (flag, path, reason) in [
+        ("--trace-out", dir.path(), "is a directory"),
+        ("--trace-out", missing.as_path(), "does not exist"),
+        ("--history-out", missing.as_path(), "does not exist"),
+    ] {
+        let path = path.to_str().unwrap();
+        let out = oracle(&[
+            "check",
+            "--scenario",
+            "acks-1-leader-crash",
+            "--quiet",
+            flag,
+            path,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {path}");
+        let expected = format!("{flag} {path}: ");
+        assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+        assert!(stderr(&out).contains(reason), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{flag} {path}: nothing is checked");
+    }
+}

@@ -205,6 +205,15 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
                 .to_string(),
         );
     }
+    let outputs = [
+        ("--trace-out", &args.trace_out),
+        ("--history-out", &args.history_out),
+    ];
+    for (flag, path) in outputs {
+        if let Some(path) = path {
+            super::check_output_path(flag, path)?;
+        }
+    }
     let options = Options {
         threads: args.threads.unwrap_or(Options::default().threads).max(1),
     };

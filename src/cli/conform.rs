@@ -96,6 +96,9 @@ fn scratch_root() -> Result<tempfile::TempDir, String> {
 }
 
 pub fn run(args: ConformArgs) -> Result<u8, String> {
+    if let Some(path) = &args.trace_out {
+        super::check_output_path("--trace-out", path)?;
+    }
     let scenarios: Vec<&Scenario> = match &args.scenario {
         Some(name) => vec![scenario(name).ok_or_else(|| {
             format!("no scenario '{name}' (kafka-oracle check --list lists them)")

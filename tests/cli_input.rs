@@ -134,3 +134,101 @@ fn check_refuses_an_output_path_it_cannot_write_before_checking() {
         assert_eq!(stdout(&out), "", "{flag} {path}: nothing is checked");
     }
 }
+
+/// A configuration whose check takes a moment: one replica, no faults, no
+/// consumer.
+const SMALL: [&str; 8] = [
+    "--set",
+    "replication.factor=1",
+    "--set",
+    "min.insync.replicas=1",
+    "--set",
+    "model.process.crashes=0",
+    "--set",
+    "model.consumer=false",
+];
+
+fn check_small(args: &[&str]) -> Output {
+    let mut all = vec!["check", "--quiet"];
+    all.extend(SMALL);
+    all.extend(args);
+    oracle(&all)
+}
+
+#[test]
+fn a_knob_set_twice_is_warned_about_and_the_last_is_checked() {
+    let out = check_small(&["--set", "acks=1", "--set", "acks=all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("--set acks given twice, acks=1 then acks=all: the last is checked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("configuration"), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("producer.properties");
+    std::fs::write(&file, "acks=1\nretries=2\nacks = all\n").unwrap();
+    let out = check_small(&["--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let expected = format!(
+        "{}:3: acks given twice, acks=1 on line 1 then acks=all: the last is checked",
+        file.display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // The same value twice loses nothing; --set overriding the file is what
+    // --set is for.
+    let out = check_small(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--set",
+        "retries=3",
+        "--set",
+        "retries=3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("retries"), "{}", stderr(&out));
+}
+
+#[test]
+fn auto_commit_knobs_that_contradict_each_other_are_refused() {
+    let out = check_small(&[
+        "--set",
+        "enable.auto.commit=true",
+        "--set",
+        "consumer.commit=commit-then-process",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(
+            "--set consumer.commit=commit-then-process contradicts enable.auto.commit=true"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("consumer.properties");
+    std::fs::write(
+        &file,
+        "consumer.commit=auto-handoff\n\nenable.auto.commit=false\n",
+    )
+    .unwrap();
+    let out = check_small(&["--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let expected = format!(
+        "{}:3: enable.auto.commit=false contradicts consumer.commit=auto-handoff on line 1",
+        file.display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // Two that agree are one setting.
+    let out = check_small(&[
+        "--set",
+        "consumer.commit=auto-handoff",
+        "--set",
+        "enable.auto.commit=true",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

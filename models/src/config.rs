@@ -158,7 +158,7 @@ pub const KNOBS: &[(&str, &str)] = &[
     ("producer.send", "sync, callback, fire-and-forget"),
     (
         "enable.auto.commit",
-        "true (auto), false (process-then-commit)",
+        "true (auto), false (process-then-commit); a consumer.commit that agrees keeps its mode",
     ),
     (
         "consumer.commit",
@@ -261,10 +261,16 @@ impl Config {
                 }
             }
             "enable.auto.commit" => {
-                self.commit = if bool_value(knob, value)? {
-                    CommitMode::Auto
-                } else {
-                    CommitMode::ProcessThenCommit
+                // Says only whether the consumer commits by itself: a
+                // consumer.commit that agrees keeps its finer mode, whichever
+                // of the two was set first.
+                let auto = bool_value(knob, value)?;
+                if auto != matches!(self.commit, CommitMode::Auto | CommitMode::AutoHandoff) {
+                    self.commit = if auto {
+                        CommitMode::Auto
+                    } else {
+                        CommitMode::ProcessThenCommit
+                    }
                 }
             }
             "consumer.commit" => {
@@ -427,5 +433,44 @@ impl Config {
         }
         self.validate()?;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CommitMode, Config};
+
+    #[test]
+    fn auto_commit_keeps_the_commit_mode_that_agrees_in_either_order() {
+        for pairs in [
+            [
+                ("consumer.commit", "auto-handoff"),
+                ("enable.auto.commit", "true"),
+            ],
+            [
+                ("enable.auto.commit", "true"),
+                ("consumer.commit", "auto-handoff"),
+            ],
+        ] {
+            let cfg = Config::default().with(pairs).unwrap();
+            assert_eq!(cfg.commit, CommitMode::AutoHandoff, "{pairs:?}");
+        }
+        for pairs in [
+            [
+                ("consumer.commit", "commit-then-process"),
+                ("enable.auto.commit", "false"),
+            ],
+            [
+                ("enable.auto.commit", "false"),
+                ("consumer.commit", "commit-then-process"),
+            ],
+        ] {
+            let cfg = Config::default().with(pairs).unwrap();
+            assert_eq!(cfg.commit, CommitMode::CommitThenProcess, "{pairs:?}");
+        }
+        let cfg = Config::default()
+            .with([("enable.auto.commit", "true")])
+            .unwrap();
+        assert_eq!(cfg.commit, CommitMode::Auto);
     }
 }

@@ -232,3 +232,20 @@ fn auto_commit_knobs_that_contradict_each_other_are_refused() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn a_flush_interval_the_model_cannot_check_is_refused() {
+    let out = check_small(&["--set", "log.flush.interval.messages=2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    for expected in [
+        "log.flush.interval.messages: bad value '2', expected 1 (fsync each message) or 9223372036854775807",
+        "flushing every N messages is not modelled yet",
+    ] {
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+    for checked in ["1", "9223372036854775807"] {
+        let set = format!("log.flush.interval.messages={checked}");
+        let out = check_small(&["--set", &set]);
+        assert_eq!(out.status.code(), Some(0), "{set}: {}", stderr(&out));
+    }
+}

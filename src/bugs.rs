@@ -30,3 +30,47 @@ pub const BUGS: &[(&str, Bug)] = &[
     ("acks-all-below-min-isr", Bug::AcksAllBelowMinIsr),
     ("commit-before-processing", Bug::CommitBeforeProcessing),
 ];
+
+/// Whether this build has the bugs compiled in.
+pub const AVAILABLE: bool = cfg!(feature = "inject-bugs");
+
+/// The bug `conform --inject-bug NAME` asks for. A build without the bugs
+/// (`available` false) refuses every name: it would replay every trace on a
+/// correct broker that the harness then refuses to build, reporting each
+/// trace as a divergence.
+pub fn named(name: &str, available: bool) -> Result<Bug, String> {
+    let bug = BUGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, bug)| bug)
+        .ok_or_else(|| {
+            let names: Vec<&str> = BUGS.iter().map(|(n, _)| *n).collect();
+            format!("no bug '{name}'; known: {}", names.join(", "))
+        })?;
+    if !available {
+        return Err(format!(
+            "--inject-bug {name}: this kafka-oracle was built without the inject-bugs feature, so it has no bugs to inject (build it with --features inject-bugs)"
+        ));
+    }
+    Ok(bug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{named, Bug};
+
+    #[test]
+    fn a_build_without_the_bugs_refuses_to_inject_one() {
+        assert_eq!(
+            named("truncate-to-high-watermark", true),
+            Ok(Bug::TruncateToHighWatermark)
+        );
+        let err = named("truncate-to-high-watermark", false).unwrap_err();
+        assert!(
+            err.contains("built without the inject-bugs feature"),
+            "{err}"
+        );
+        let err = named("nope", true).unwrap_err();
+        assert!(err.starts_with("no bug 'nope'; known: "), "{err}");
+    }
+}

@@ -8,15 +8,19 @@
 //! after it.
 
 use kafka_oracle_models::check::Counterexample;
-use kafka_oracle_models::config::Config;
+use kafka_oracle_models::config::{Config, ConfigError};
 use kafka_oracle_models::describe;
+use kafka_oracle_models::scenarios::scenario;
 use kafka_oracle_models::system::{Action, System};
-use kafka_oracle_properties::Observation;
+use kafka_oracle_properties::{property, Observation};
 use serde::{Deserialize, Serialize};
 use stateright::actor::ActorModelAction;
 
 pub const SCHEMA: &str = "kafka-oracle/trace";
 pub const VERSION: u32 = 1;
+/// The `scenario` of a trace from `check --set`/`--config`: the user's
+/// configuration, not a scenario of the matrix.
+pub const USER_CONFIGURATION: &str = "configuration";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trace {
@@ -146,21 +150,24 @@ impl Trace {
         }
     }
 
-    /// The configuration the trace was recorded with.
+    /// The configuration the trace was recorded with; an error names the
+    /// knob as the trace's field (`configuration.acks`).
     pub fn config(&self) -> Result<Config, String> {
+        let field = |e: ConfigError| format!("configuration.{}: {}", e.knob, e.reason);
         let mut cfg = Config::default();
         for (knob, value) in &self.configuration {
             let value = value
                 .as_str()
                 .ok_or_else(|| format!("configuration.{knob}: expected a string"))?;
-            cfg.set(knob, value)
-                .map_err(|e| format!("configuration: {e}"))?;
+            cfg.set(knob, value).map_err(field)?;
         }
-        cfg.validate().map_err(|e| format!("configuration: {e}"))?;
+        cfg.validate().map_err(field)?;
         Ok(cfg)
     }
 
-    /// Parses a trace, checking its schema and version.
+    /// Parses a trace, checking its schema and version, and that every
+    /// knob, property and scenario it names is one this kafka-oracle knows:
+    /// a trace that fails here is bad input, not a replay that diverged.
     pub fn from_json(text: &str) -> Result<Trace, String> {
         let trace: Trace = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if trace.schema != SCHEMA || trace.version != VERSION {
@@ -168,6 +175,23 @@ impl Trace {
                 "schema {} version {}: this kafka-oracle reads {SCHEMA} version {VERSION}",
                 trace.schema, trace.version
             ));
+        }
+        trace.config()?;
+        let known = |field: &str, name: &str| {
+            property(name)
+                .map(|_| ())
+                .ok_or_else(|| format!("{field}: no property '{name}' in the catalogue"))
+        };
+        for name in &trace.judged {
+            known("judged", name)?;
+        }
+        known("property", &trace.property)?;
+        if let Some(name) = &trace.scenario {
+            if name != USER_CONFIGURATION && scenario(name).is_none() {
+                return Err(format!(
+                    "scenario: no scenario '{name}' in the matrix (kafka-oracle check --list lists them)"
+                ));
+            }
         }
         Ok(trace)
     }

@@ -158,7 +158,7 @@ pub const KNOBS: &[(&str, &str)] = &[
     ("producer.send", "sync, callback, fire-and-forget"),
     (
         "enable.auto.commit",
-        "true (auto), false (process-then-commit)",
+        "true (auto), false (process-then-commit); a consumer.commit that agrees keeps its mode",
     ),
     (
         "consumer.commit",
@@ -167,7 +167,7 @@ pub const KNOBS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest, latest"),
     (
         "log.flush.interval.messages",
-        "1 (fsync each message), or any larger number (page cache)",
+        "1 (fsync each message), 9223372036854775807 (Kafka's default: the page cache)",
     ),
     (
         "replica.truncation",
@@ -203,6 +203,10 @@ pub const KNOBS: &[(&str, &str)] = &[
     ("model.producer.crashes", "0..=3 producer process crashes"),
     ("model.consumer.crashes", "0..=3 consumer process crashes"),
 ];
+
+/// The `log.flush.interval.messages` values the model checks.
+const FLUSH_MODELLED: &str = "1 (fsync each message) or 9223372036854775807 (Kafka's default, \
+    as when it is not set: the page cache decides); flushing every N messages is not modelled yet";
 
 fn bool_value(knob: &str, value: &str) -> Result<bool, ConfigError> {
     match value {
@@ -261,10 +265,16 @@ impl Config {
                 }
             }
             "enable.auto.commit" => {
-                self.commit = if bool_value(knob, value)? {
-                    CommitMode::Auto
-                } else {
-                    CommitMode::ProcessThenCommit
+                // Says only whether the consumer commits by itself: a
+                // consumer.commit that agrees keeps its finer mode, whichever
+                // of the two was set first.
+                let auto = bool_value(knob, value)?;
+                if auto != matches!(self.commit, CommitMode::Auto | CommitMode::AutoHandoff) {
+                    self.commit = if auto {
+                        CommitMode::Auto
+                    } else {
+                        CommitMode::ProcessThenCommit
+                    }
                 }
             }
             "consumer.commit" => {
@@ -290,10 +300,13 @@ impl Config {
                 }
             }
             "log.flush.interval.messages" => {
-                self.flush = match value.parse::<u64>() {
+                // A flush every N > 1 messages is neither of the two the
+                // model knows: refused rather than checked as one of them.
+                // Kafka's knob is a Long, its default Long.MAX_VALUE.
+                self.flush = match value.parse::<i64>() {
                     Ok(1) => Flush::EveryMessage,
-                    Ok(n) if n > 1 => Flush::PageCache,
-                    _ => return Err(bad(knob, value, "a positive number")),
+                    Ok(i64::MAX) => Flush::PageCache,
+                    _ => return Err(bad(knob, value, FLUSH_MODELLED)),
                 }
             }
             "replica.truncation" => {
@@ -427,5 +440,58 @@ impl Config {
         }
         self.validate()?;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CommitMode, Config, Flush};
+
+    #[test]
+    fn a_flush_interval_the_model_does_not_know_is_refused() {
+        let mut cfg = Config::default();
+        cfg.set("log.flush.interval.messages", "1").unwrap();
+        assert_eq!(cfg.flush, Flush::EveryMessage);
+        cfg.set("log.flush.interval.messages", "9223372036854775807")
+            .unwrap();
+        assert_eq!(cfg.flush, Flush::PageCache);
+        for value in ["2", "1000", "0", "often"] {
+            let err = cfg.set("log.flush.interval.messages", value).unwrap_err();
+            assert!(err.reason.contains("not modelled yet"), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn auto_commit_keeps_the_commit_mode_that_agrees_in_either_order() {
+        for pairs in [
+            [
+                ("consumer.commit", "auto-handoff"),
+                ("enable.auto.commit", "true"),
+            ],
+            [
+                ("enable.auto.commit", "true"),
+                ("consumer.commit", "auto-handoff"),
+            ],
+        ] {
+            let cfg = Config::default().with(pairs).unwrap();
+            assert_eq!(cfg.commit, CommitMode::AutoHandoff, "{pairs:?}");
+        }
+        for pairs in [
+            [
+                ("consumer.commit", "commit-then-process"),
+                ("enable.auto.commit", "false"),
+            ],
+            [
+                ("enable.auto.commit", "false"),
+                ("consumer.commit", "commit-then-process"),
+            ],
+        ] {
+            let cfg = Config::default().with(pairs).unwrap();
+            assert_eq!(cfg.commit, CommitMode::CommitThenProcess, "{pairs:?}");
+        }
+        let cfg = Config::default()
+            .with([("enable.auto.commit", "true")])
+            .unwrap();
+        assert_eq!(cfg.commit, CommitMode::Auto);
     }
 }

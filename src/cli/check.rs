@@ -160,16 +160,20 @@ fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
     cfg.faults.process_crashes = 1;
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let mut given = properties_file::KnobsGiven::new(path);
         for (line, knob, value) in properties_file::parse(path, &text)? {
             cfg.set(&knob, &value)
                 .map_err(|e| format!("{path}:{line}: {e}"))?;
+            given.note(Some(line), &knob, &value)?;
         }
     }
+    let mut given = properties_file::KnobsGiven::new("--set");
     for pair in &args.set {
         let (knob, value) = pair
             .split_once('=')
             .ok_or_else(|| format!("--set {pair}: expected KNOB=VALUE"))?;
         cfg.set(knob, value).map_err(|e| format!("--set {e}"))?;
+        given.note(None, knob.trim(), value.trim())?;
     }
     let source = args.config.as_deref().unwrap_or("--set");
     cfg.validate().map_err(|e| format!("{source}: {e}"))?;
@@ -217,6 +221,15 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             "--trace-out and --history-out need a single check: --scenario NAME or --set/--config"
                 .to_string(),
         );
+    }
+    let outputs = [
+        ("--trace-out", &args.trace_out),
+        ("--history-out", &args.history_out),
+    ];
+    for (flag, path) in outputs {
+        if let Some(path) = path {
+            super::check_output_path(flag, path)?;
+        }
     }
     let options = Options {
         threads: args.threads.unwrap_or(Options::default().threads).max(1),

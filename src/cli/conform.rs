@@ -1,7 +1,7 @@
 //! `kafka-oracle conform`: the model's traces replayed on the broker core.
 
 use super::EXIT_MISMATCH;
-use crate::bugs::BUGS;
+use crate::bugs;
 use crate::conform::{replay, traces, Divergence};
 use crate::trace::Trace;
 use clap::Args;
@@ -96,11 +96,18 @@ fn scratch_root() -> Result<tempfile::TempDir, String> {
 }
 
 pub fn run(args: ConformArgs) -> Result<u8, String> {
+    if let Some(path) = &args.trace_out {
+        super::check_output_path("--trace-out", path)?;
+    }
     let scenarios: Vec<&Scenario> = match &args.scenario {
         Some(name) => vec![scenario(name).ok_or_else(|| {
             format!("no scenario '{name}' (kafka-oracle check --list lists them)")
         })?],
         None => SCENARIOS.iter().collect(),
+    };
+    let bug = match &args.inject_bug {
+        None => None,
+        Some(name) => Some(bugs::named(name, bugs::AVAILABLE)?),
     };
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -110,18 +117,6 @@ pub fn run(args: ConformArgs) -> Result<u8, String> {
     if !args.quiet {
         eprintln!("seed {seed} (--seed {seed} replays the same walks)");
     }
-    let bug = match &args.inject_bug {
-        None => None,
-        Some(name) => Some(
-            BUGS.iter()
-                .find(|(n, _)| n == name)
-                .map(|&(_, bug)| bug)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = BUGS.iter().map(|(n, _)| *n).collect();
-                    format!("no bug '{name}'; known: {}", names.join(", "))
-                })?,
-        ),
-    };
     let root = scratch_root()?;
     let started = Instant::now();
     let mut report = Report {

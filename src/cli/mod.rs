@@ -70,6 +70,43 @@ pub(crate) fn emit(line: std::fmt::Arguments) {
     }
 }
 
+/// Refuses an output path before any work is done, rather than after a
+/// check of minutes: a directory, a parent that is missing or not a
+/// directory, or a file this user may not create or write. An existing
+/// file is left as it was.
+pub(crate) fn check_output_path(flag: &str, path: &str) -> Result<(), String> {
+    use std::path::Path;
+    let file = Path::new(path);
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let refused = if file.is_dir() {
+        Some("is a directory, not a file".to_string())
+    } else if !parent.exists() {
+        Some(format!("the directory {} does not exist", parent.display()))
+    } else if !parent.is_dir() {
+        Some(format!("{} is not a directory", parent.display()))
+    } else {
+        // Opening for append changes nothing in an existing file; a
+        // temporary file, removed on drop, shows the directory takes new
+        // ones.
+        let probe = if file.exists() {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(file)
+                .map(drop)
+        } else {
+            tempfile::NamedTempFile::new_in(parent).map(drop)
+        };
+        probe.err().map(|e| format!("cannot be written: {e}"))
+    };
+    match refused {
+        Some(reason) => Err(format!("{flag} {path}: {reason}")),
+        None => Ok(()),
+    }
+}
+
 /// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
 /// anomaly), 2 bad input.
 pub const EXIT_MISMATCH: u8 = 1;

@@ -51,6 +51,90 @@ pub fn apply_settings(
     Ok(())
 }
 
+/// The model's knobs one source gave (a file, or the `--set` flags), for
+/// what `Config::set` cannot see: a knob given twice with different values,
+/// where the last silently wins, is warned about; two knobs that say one
+/// thing (whether the consumer commits by itself) and disagree are refused.
+/// A `--set` overriding the file is what `--set` is for: each source is
+/// noted apart.
+pub struct KnobsGiven {
+    /// The file's path, or `--set`.
+    source: String,
+    /// Each knob as given, with its value and line (none for `--set`).
+    given: Vec<(String, String, Option<usize>)>,
+}
+
+/// Knobs spelled two ways in Kafka.
+const SAME_KNOB: &[(&str, &str)] = &[("default.replication.factor", "replication.factor")];
+
+/// Whether a commit knob's value makes the consumer commit by itself; `None`
+/// for every other knob. Called once `Config::set` took the value.
+fn auto_commits(knob: &str, value: &str) -> Option<bool> {
+    match knob {
+        "enable.auto.commit" => Some(value == "true"),
+        "consumer.commit" => Some(matches!(value, "auto" | "auto-handoff")),
+        _ => None,
+    }
+}
+
+impl KnobsGiven {
+    pub fn new(source: &str) -> KnobsGiven {
+        KnobsGiven {
+            source: source.to_string(),
+            given: Vec::new(),
+        }
+    }
+
+    /// Notes `knob=value` (at `line` of a file), warning on stderr if it
+    /// repeats a knob with another value; an error if it contradicts a
+    /// knob given before.
+    pub fn note(&mut self, line: Option<usize>, knob: &str, value: &str) -> Result<(), String> {
+        let canonical = |k: &str| {
+            SAME_KNOB
+                .iter()
+                .find(|(alias, _)| *alias == k)
+                .map_or(k.to_string(), |(_, name)| name.to_string())
+        };
+        let here = match line {
+            Some(n) => format!("{}:{n}:", self.source),
+            None => self.source.clone(),
+        };
+        let on_line = |l: &Option<usize>| l.map_or(String::new(), |n| format!(" on line {n}"));
+        let last_of = |k: &str| {
+            self.given
+                .iter()
+                .rev()
+                .find(|(g, _, _)| canonical(g) == canonical(k))
+        };
+        if let Some((earlier, before, at)) = last_of(knob) {
+            if before != value {
+                eprintln!(
+                    "kafka-oracle: warning: {here} {} given twice, {earlier}={before}{} then {knob}={value}: the last is checked",
+                    canonical(knob),
+                    on_line(at)
+                );
+            }
+        }
+        if let Some(auto) = auto_commits(knob, value) {
+            let other = if knob == "enable.auto.commit" {
+                "consumer.commit"
+            } else {
+                "enable.auto.commit"
+            };
+            if let Some((_, before, at)) = last_of(other) {
+                if auto_commits(other, before) != Some(auto) {
+                    return Err(format!(
+                        "{here} {knob}={value} contradicts {other}={before}{}: both say whether the consumer commits by itself; give one, or two that agree",
+                        on_line(at)
+                    ));
+                }
+            }
+        }
+        self.given.push((knob.to_string(), value.to_string(), line));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;

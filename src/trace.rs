@@ -34,6 +34,10 @@ pub struct Trace {
     /// The property this path violates.
     pub property: String,
     pub why: String,
+    /// The check confirmed that no shorter path violates `property` (absent
+    /// in traces that make no such claim).
+    #[serde(default)]
+    pub shortest: bool,
     pub initial_state: Observation,
     pub steps: Vec<TraceStep>,
 }
@@ -145,6 +149,7 @@ impl Trace {
             judged: judged.iter().map(|s| s.to_string()).collect(),
             property: c.property.to_string(),
             why: c.why.clone(),
+            shortest: c.shortest,
             initial_state: system.observe(&c.init),
             steps,
         }

@@ -209,6 +209,12 @@ fn json_report_has_the_documented_fields() {
         "max_depth",
         "seconds",
         "counterexample",
+        "counterexamples",
+        "informational",
+        "stopped",
+        "search",
+        "bounds",
+        "configuration",
     ] {
         assert!(r.get(field).is_some(), "missing {field}");
     }

@@ -178,7 +178,9 @@ fn every_counterexample_shows_its_propertys_anomaly_or_is_one_clients_cannot_see
             &mut |_| {},
         );
         let c = outcome
-            .counterexample
+            .counterexamples
+            .into_iter()
+            .next()
             .unwrap_or_else(|| panic!("{}: no counterexample", s.name));
         let system = System::new(cfg, &judged);
         let actions: Vec<Action> = c.steps.iter().map(|step| step.action.clone()).collect();

@@ -14,12 +14,16 @@
 //! search finds the violation too, its path replaces the first and the
 //! confirmation repeats. A counterexample reported is therefore one no
 //! shorter path reaches.
+//!
+//! A search ends early when its question is answered ([`Until`]) or a limit
+//! of time or memory is reached; the outcome then says it is not
+//! exhaustive, and why.
 
 use crate::config::Config;
-use crate::system::{Action, System, SystemState};
+use crate::system::{Action, System, SystemState, Watch, STOPPED};
 use kafka_oracle_properties::{Judge, CATALOGUE};
 use stateright::{Checker, HasDiscoveries, Model, Path};
-use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How a check is run.
@@ -27,6 +31,10 @@ use std::time::{Duration, Instant};
 pub struct Options {
     pub threads: usize,
     pub search: Search,
+    /// Stop the search after this long.
+    pub max_seconds: Option<f64>,
+    /// Stop the search once the process holds this much memory.
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -34,6 +42,8 @@ impl Default for Options {
         Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             search: Search::Auto,
+            max_seconds: None,
+            max_memory_bytes: None,
         }
     }
 }
@@ -41,8 +51,10 @@ impl Default for Options {
 /// The order a check visits the states in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Search {
-    /// Depth-first with symmetry for a check expected to pass,
-    /// breadth-first for one expected to violate properties.
+    /// Breadth-first for a check expected to violate properties (the
+    /// shallow violations first), depth-first with symmetry otherwise (a
+    /// violation it finds deep is shortened by bounded breadth-first
+    /// searches, see `shortest`).
     Auto,
     BreadthFirst,
     DepthFirst,
@@ -51,12 +63,12 @@ pub enum Search {
 }
 
 impl Search {
-    /// The search `Auto` stands for, given what the check expects.
-    fn resolve(self, expects_pass: bool) -> Search {
-        match self {
-            Search::Auto if expects_pass => Search::DepthFirstSymmetric,
-            Search::Auto => Search::BreadthFirst,
-            other => other,
+    /// The search `Auto` stands for, given when the search may end.
+    fn resolve(self, until: &Until) -> Search {
+        match (self, until) {
+            (Search::Auto, Until::AllViolated(_)) => Search::BreadthFirst,
+            (Search::Auto, _) => Search::DepthFirstSymmetric,
+            (other, _) => other,
         }
     }
 
@@ -70,14 +82,49 @@ impl Search {
     }
 }
 
+/// When a search has answered its question, and may stop before it has
+/// seen every state.
+#[derive(Clone, Debug)]
+pub enum Until {
+    /// Never: every state is searched (a check expected to pass).
+    Exhausted,
+    /// Each of these properties has a counterexample and every judged
+    /// "sometimes" property was reached (a check expected to violate them).
+    AllViolated(Vec<&'static str>),
+    /// One of these has a counterexample: the verdict is known (a check of
+    /// a configuration against Kafka's promise).
+    AnyViolated(Vec<&'static str>),
+}
+
+/// Why a search ended before it had seen every state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Its question was answered ([`Until`]).
+    Answered,
+    TimeLimit,
+    MemoryLimit,
+}
+
+impl Stop {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stop::Answered => "stopped once answered",
+            Stop::TimeLimit => "stopped at the time limit",
+            Stop::MemoryLimit => "stopped at the memory limit",
+        }
+    }
+}
+
 /// Progress of a running search, reported every few milliseconds at first,
 /// then four times a second.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Progress {
     pub unique_states: usize,
     pub states: usize,
     pub max_depth: usize,
     pub elapsed: Duration,
+    /// Judged properties violated so far, in catalogue order.
+    pub violated: Vec<&'static str>,
 }
 
 /// One step of a counterexample: the action and the state after it.
@@ -94,7 +141,16 @@ pub struct Counterexample {
     pub why: String,
     pub init: SystemState,
     pub steps: Vec<Step>,
+    /// No shorter path violates the property: every shorter one was
+    /// searched. False when that search outgrew its budget
+    /// ([`SHORTEN_STATES_MAX`]).
+    pub shortest: bool,
 }
+
+/// Most states a breadth-first search for a shorter counterexample may
+/// generate: it keeps every pending state, and on large bounds a search
+/// even a dozen steps deep would hold gigabytes.
+pub const SHORTEN_STATES_MAX: usize = 3_000_000;
 
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -107,11 +163,14 @@ pub struct Outcome {
     pub max_depth: usize,
     /// The search ran to completion (no early stop).
     pub exhaustive: bool,
+    /// Why it did not, if it did not.
+    pub stopped: Option<Stop>,
     /// The search that ran.
     pub search: Search,
     pub elapsed: Duration,
-    /// The shortest counterexample of the first violated property.
-    pub counterexample: Option<Counterexample>,
+    /// The shortest counterexample of each violated property, in the order
+    /// of `violated`.
+    pub counterexamples: Vec<Counterexample>,
 }
 
 fn is_sometimes(name: &str) -> bool {
@@ -131,24 +190,36 @@ pub fn check(
     options: Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Outcome {
+    let until = if expected_violated.is_empty() {
+        Until::Exhausted
+    } else {
+        Until::AllViolated(expected_violated.to_vec())
+    };
+    check_until(cfg, judged, until, options, progress)
+}
+
+/// Checks `cfg` on the `judged` properties until `until` or a limit.
+pub fn check_until(
+    cfg: &Config,
+    judged: &[&'static str],
+    until: Until,
+    options: Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Outcome {
     let started = Instant::now();
     let system = System::new(cfg.clone(), judged);
-    let mut builder = system.checker().threads(options.threads);
-    let goals: BTreeSet<&'static str> = expected_violated
-        .iter()
-        .copied()
-        .chain(judged.iter().copied().filter(|n| is_sometimes(n)))
-        .collect();
-    if !expected_violated.is_empty() {
-        builder = builder.finish_when(HasDiscoveries::AllOf(goals.clone()));
-    }
-    let search = options.search.resolve(expected_violated.is_empty());
+    let watch = std::sync::Arc::clone(&system.watch);
+    let builder = system
+        .checker()
+        .threads(options.threads)
+        .finish_when(HasDiscoveries::AnyOf([STOPPED].into()));
+    let search = options.search.resolve(&until);
     let run = Run {
         judged,
-        expected_violated,
-        goals,
+        until,
+        watch,
         search,
-        threads: options.threads,
+        options,
         started,
     };
     match search {
@@ -163,20 +234,80 @@ pub fn check(
     }
 }
 
+/// The catalogue names of the bits set in `bits`, among `judged`.
+fn named(bits: u16, judged: &[&'static str]) -> Vec<&'static str> {
+    judged
+        .iter()
+        .copied()
+        .filter(|&n| bits & (1 << index_of(n)) != 0)
+        .collect()
+}
+
+/// The bits of the catalogue properties `names`.
+fn bits(names: &[&'static str]) -> u16 {
+    names.iter().fold(0, |b, n| b | 1 << index_of(n))
+}
+
+/// The resident memory of this process, from /proc (Linux); `None`
+/// elsewhere, where `--max-memory` cannot be honoured.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
 /// A search under way, and what its outcome is judged by.
 struct Run<'a> {
     judged: &'a [&'static str],
-    expected_violated: &'a [&'static str],
-    goals: BTreeSet<&'static str>,
+    until: Until,
+    watch: std::sync::Arc<Watch>,
     search: Search,
-    threads: usize,
+    options: Options,
     started: Instant,
 }
 
 impl Run<'_> {
-    /// Waits for the search, reporting progress, and judges what it found.
+    /// Whether the search answered its question, from what it found so far.
+    fn answered(&self) -> bool {
+        let broken = self.watch.broken.load(Ordering::Relaxed);
+        let reached = self.watch.reached.load(Ordering::Relaxed);
+        let sometimes: Vec<&'static str> = self
+            .judged
+            .iter()
+            .copied()
+            .filter(|n| is_sometimes(n))
+            .collect();
+        match &self.until {
+            Until::Exhausted => false,
+            Until::AllViolated(goals) => {
+                broken & bits(goals) == bits(goals)
+                    && reached & bits(&sometimes) == bits(&sometimes)
+            }
+            Until::AnyViolated(any) => broken & bits(any) != 0,
+        }
+    }
+
+    /// Why the search should stop now, if it should.
+    fn stop(&self) -> Option<Stop> {
+        if self.answered() {
+            return Some(Stop::Answered);
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if self.options.max_seconds.is_some_and(|max| elapsed >= max) {
+            return Some(Stop::TimeLimit);
+        }
+        let memory = self.options.max_memory_bytes;
+        if memory.is_some_and(|max| resident_bytes().is_some_and(|rss| rss >= max)) {
+            return Some(Stop::MemoryLimit);
+        }
+        None
+    }
+
+    /// Waits for the search, reporting progress and stopping it when its
+    /// question is answered or a limit is reached, and judges what it found.
     fn finish(self, checker: impl Checker<System>, progress: &mut dyn FnMut(Progress)) -> Outcome {
         let started = self.started;
+        let mut stopped = None;
         while !checker.is_done() {
             // Most checks of the matrix end within milliseconds: look often at
             // first, then settle to a progress report's pace.
@@ -186,14 +317,25 @@ impl Run<'_> {
                 250
             };
             std::thread::sleep(Duration::from_millis(pause));
+            if stopped.is_none() {
+                stopped = self.stop();
+                if stopped.is_some() {
+                    self.watch.stop.store(true, Ordering::Relaxed);
+                }
+            }
             progress(Progress {
                 unique_states: checker.unique_state_count(),
                 states: checker.state_count(),
                 max_depth: checker.max_depth(),
                 elapsed: started.elapsed(),
+                violated: named(self.watch.broken.load(Ordering::Relaxed), self.judged),
             });
         }
         let checker = checker.join();
+        // The search may have answered between two looks.
+        if stopped.is_none() && self.answered() {
+            stopped = Some(Stop::Answered);
+        }
         let discoveries = checker.discoveries();
         let mut violated = Vec::new();
         let mut unreached = Vec::new();
@@ -204,25 +346,25 @@ impl Run<'_> {
                 _ => {}
             }
         }
-        // The search stops early only when every goal was met; otherwise it ran
-        // until the state space was exhausted.
-        let exhaustive = self.expected_violated.is_empty()
-            || !self.goals.iter().all(|g| discoveries.contains_key(g));
         let system = checker.model();
-        let counterexample = violated.first().map(|&name| {
-            let path = discoveries[name].clone();
-            shortest(system, name, path, self.threads)
-        });
+        let counterexamples = violated
+            .iter()
+            .map(|&name| {
+                let path = discoveries[name].clone();
+                shortest(system, name, path, self.options.threads)
+            })
+            .collect();
         Outcome {
             violated,
             unreached,
             unique_states: checker.unique_state_count(),
             states: checker.state_count(),
             max_depth: checker.max_depth(),
-            exhaustive,
+            exhaustive: stopped.is_none(),
+            stopped,
             search: self.search,
             elapsed: started.elapsed(),
-            counterexample,
+            counterexamples,
         }
     }
 }
@@ -236,31 +378,61 @@ fn index_of(name: &str) -> usize {
 
 /// Confirms that no path shorter than `path` violates `name`, replacing it by
 /// a shorter one while one exists.
+///
+/// A depth-first search may find a violation dozens of steps deep that a
+/// handful of steps reach; searching breadth-first to that depth would visit
+/// nearly every state. So the bound first doubles from a short one until a
+/// bounded search finds the violation, and shrinks from there.
 fn shortest(
     system: &System,
     name: &'static str,
     mut path: Path<SystemState, Action>,
     threads: usize,
 ) -> Counterexample {
+    // What a breadth-first search of every path of at most `steps` actions
+    // says: a path that violates the property, none (`Ok(None)`), or that it
+    // outgrew its budget before it could say (`Err`).
+    let bounded = |steps: usize| {
+        // Stateright checks states of depth < target, and the initial state
+        // has depth 1: a target of steps + 2 covers every path of at most
+        // `steps` actions.
+        let checker = System::new((*system.cfg).clone(), &[name])
+            .checker()
+            .threads(threads)
+            .target_max_depth(steps + 2)
+            .target_state_count(SHORTEN_STATES_MAX)
+            .spawn_bfs()
+            .join();
+        match checker.discovery(name) {
+            Some(found) => Ok(Some(found)),
+            None if checker.state_count() >= SHORTEN_STATES_MAX => Err(()),
+            None => Ok(None),
+        }
+    };
+    let length = |path: &Path<SystemState, Action>| path.clone().into_actions().len();
+    let mut limit = 8;
+    while limit < length(&path) {
+        match bounded(limit) {
+            Ok(Some(found)) => {
+                path = found;
+                break;
+            }
+            Ok(None) => limit *= 2,
+            Err(()) => return counterexample(system, name, path, false),
+        }
+    }
     loop {
-        let steps = path.clone().into_actions().len();
+        let steps = length(&path);
         if steps <= 1 {
             break;
         }
-        // Stateright checks states of depth < target, and the initial state
-        // has depth 1: target steps + 1 covers every path of steps - 1 actions.
-        let bounded = System::new((*system.cfg).clone(), &[name])
-            .checker()
-            .threads(threads)
-            .target_max_depth(steps + 1)
-            .spawn_bfs()
-            .join();
-        match bounded.discovery(name) {
-            Some(shorter) if shorter.clone().into_actions().len() < steps => path = shorter,
-            _ => break,
+        match bounded(steps - 1) {
+            Ok(Some(shorter)) if length(&shorter) < steps => path = shorter,
+            Ok(_) => break,
+            Err(()) => return counterexample(system, name, path, false),
         }
     }
-    counterexample(system, name, path)
+    counterexample(system, name, path, true)
 }
 
 /// The path as steps, with the catalogue's explanation of the step at
@@ -269,6 +441,7 @@ pub fn counterexample(
     system: &System,
     name: &'static str,
     path: Path<SystemState, Action>,
+    shortest: bool,
 ) -> Counterexample {
     let pairs = path.into_vec();
     let init = pairs[0].0.clone();
@@ -294,6 +467,7 @@ pub fn counterexample(
         why: why.unwrap_or_else(|| format!("{name} is violated")),
         init,
         steps,
+        shortest,
     }
 }
 

@@ -132,6 +132,47 @@ impl Default for Config {
     }
 }
 
+/// Named bounds of the search, `check --bounds`: how many messages and
+/// faults a check of one configuration explores. Knobs given after them
+/// (`--set model.messages=3`) win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bounds {
+    /// One message, one replica process crash: seconds.
+    Small,
+    /// Two messages, one replica process crash, one consumer crash: minutes.
+    Default,
+    /// Two messages, a replica process crash and a machine crash, a lost
+    /// network message, a consumer crash: hours exhaustively; for
+    /// `--simulate` or `--shard`.
+    Large,
+}
+
+impl Bounds {
+    pub const NAMES: &'static [(&'static str, Bounds)] = &[
+        ("small", Bounds::Small),
+        ("default", Bounds::Default),
+        ("large", Bounds::Large),
+    ];
+
+    pub fn knobs(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Bounds::Small => &[("model.messages", "1"), ("model.process.crashes", "1")],
+            Bounds::Default => &[
+                ("model.messages", "2"),
+                ("model.process.crashes", "1"),
+                ("model.consumer.crashes", "1"),
+            ],
+            Bounds::Large => &[
+                ("model.messages", "2"),
+                ("model.process.crashes", "1"),
+                ("model.machine.crashes", "1"),
+                ("model.network.drops", "1"),
+                ("model.consumer.crashes", "1"),
+            ],
+        }
+    }
+}
+
 /// A knob that could not be applied, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -428,6 +469,42 @@ impl Config {
             ("model.producer.crashes", f.producer_crashes.to_string()),
             ("model.consumer.crashes", f.consumer_crashes.to_string()),
         ]
+    }
+
+    /// The bounds of the search in a few words: messages, then each fault
+    /// with a budget.
+    pub fn bounds(&self) -> String {
+        let f = &self.faults;
+        let mut parts = vec![format!(
+            "{} message{}",
+            self.messages,
+            if self.messages == 1 { "" } else { "s" }
+        )];
+        let faults = [
+            (f.process_crashes, "process crash", "process crashes"),
+            (f.machine_crashes, "machine crash", "machine crashes"),
+            (f.power_losses, "power loss", "power losses"),
+            (f.isr_shrinks, "ISR shrink", "ISR shrinks"),
+            (f.network_drops, "lost message", "lost messages"),
+            (
+                f.network_duplicates,
+                "duplicated message",
+                "duplicated messages",
+            ),
+            (
+                f.network_reorders,
+                "reordered message",
+                "reordered messages",
+            ),
+            (f.producer_crashes, "producer crash", "producer crashes"),
+            (f.consumer_crashes, "consumer crash", "consumer crashes"),
+        ];
+        for (n, one, many) in faults {
+            if n > 0 {
+                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+            }
+        }
+        parts.join(", ")
     }
 
     /// Applies `knob=value` pairs, then validates.

@@ -25,6 +25,7 @@ use stateright::actor::{
 };
 use stateright::{Model, Property};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 
 pub type StepAction = ActorModelAction<Msg, Timer, u8>;
@@ -70,8 +71,37 @@ pub struct System {
     pub ids: Ids,
     /// Catalogue indices this check judges.
     pub judged: Vec<usize>,
+    /// What the search found so far, and whether it should stop.
+    pub watch: Arc<Watch>,
     actors: ActorModel<Node>,
 }
+
+/// What a running search has found, shared by its threads and whoever
+/// watches it, and a way to stop it: Stateright's searches end when a
+/// property has a counterexample, so [`STOPPED`] is a property that fails
+/// once `stop` is set, and a search that should be stoppable finishes when
+/// it is discovered.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// Catalogue indices violated in some state searched (bits).
+    pub broken: AtomicU16,
+    /// "Sometimes" catalogue indices reached in some state searched (bits).
+    pub reached: AtomicU16,
+    pub stop: AtomicBool,
+}
+
+impl Watch {
+    fn note(&self, bits: &AtomicU16, new: u16) {
+        // Most states add nothing: a load, not a write shared by threads.
+        if bits.load(Ordering::Relaxed) & new != new {
+            bits.fetch_or(new, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The property that fails once the search was asked to stop (see
+/// [`Watch`]); not a property of Kafka, never reported as one.
+pub const STOPPED: &str = "search stopped";
 
 impl System {
     /// The system for `cfg`, judged on the named catalogue properties.
@@ -110,6 +140,7 @@ impl System {
             cfg,
             ids,
             judged,
+            watch: Arc::default(),
             actors,
         }
     }
@@ -153,6 +184,8 @@ impl System {
                 }
             }
             next.ghost.reached = reached;
+            self.watch.note(&self.watch.broken, next.ghost.broken);
+            self.watch.note(&self.watch.reached, reached);
         });
     }
 
@@ -453,6 +486,9 @@ impl Model for System {
                 Judge::Sometimes(_) => Property::sometimes(CATALOGUE[i].name, REACHED[i]),
                 _ => Property::always(CATALOGUE[i].name, HOLDS[i]),
             })
+            .chain([Property::always(STOPPED, |system: &System, _| {
+                !system.watch.stop.load(Ordering::Relaxed)
+            })])
             .collect()
     }
 

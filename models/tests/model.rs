@@ -159,7 +159,7 @@ fn a_duplicated_produce_is_stored_twice_unless_idempotent() {
     let plain = small(&[("model.network.duplicates", "1")]);
     let outcome = run(&plain, &judged, &["no_duplicates"]);
     assert_eq!(outcome.violated, vec!["no_duplicates"]);
-    let c = outcome.counterexample.unwrap();
+    let c = outcome.counterexamples.into_iter().next().unwrap();
     let system = System::new(plain.clone(), &judged);
     let described: Vec<String> = c
         .steps

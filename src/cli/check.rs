@@ -1,11 +1,11 @@
 //! `kafka-oracle check`: the matrix, one scenario, or one configuration.
 
-use super::{properties_file, EXIT_MISMATCH};
+use super::{properties_file, EXIT_INCONCLUSIVE, EXIT_MISMATCH};
 use crate::model_history::render_trace;
 use crate::trace::Trace;
 use clap::Args;
-use kafka_oracle_models::check::{check, Options, Outcome, Progress, Search};
-use kafka_oracle_models::config::{Config, KNOBS};
+use kafka_oracle_models::check::{check_until, Options, Outcome, Progress, Search, Stop, Until};
+use kafka_oracle_models::config::{Bounds, Config, KNOBS};
 use kafka_oracle_models::scenarios::{scenario, Scenario, SCENARIOS};
 use kafka_oracle_models::system::System;
 use kafka_oracle_properties::{Class, CATALOGUE};
@@ -53,6 +53,30 @@ pub struct CheckArgs {
     /// one expected to violate (short counterexamples first).
     #[arg(long, value_enum, default_value = "auto")]
     search: SearchArg,
+    /// The bounds of a configuration's check (--set/--config): small (1
+    /// message, 1 replica process crash), default (2 messages, 1 process
+    /// crash, 1 consumer crash) or large (2 messages, a process and a
+    /// machine crash, a lost message, a consumer crash). `model.*` knobs
+    /// given with --set or --config win.
+    #[arg(long, value_name = "BOUNDS")]
+    bounds: Option<String>,
+    /// Show (and write with --trace-out/--history-out) the counterexample
+    /// to this property; by default every violated property's is shown and
+    /// the first written.
+    #[arg(long, value_name = "NAME")]
+    property: Option<String>,
+    /// Search a configuration to exhaustion even once a property of Kafka's
+    /// promise is violated (by default the check stops there: its verdict
+    /// is known).
+    #[arg(long)]
+    go_on: bool,
+    /// Stop each search after this many seconds; the report says what was
+    /// not searched.
+    #[arg(long, value_name = "SECONDS")]
+    max_seconds: Option<f64>,
+    /// Stop each search once the process holds this many megabytes.
+    #[arg(long, value_name = "MB")]
+    max_memory: Option<u64>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -73,13 +97,27 @@ struct ResultLine {
     verdict: &'static str,
     violated: Vec<&'static str>,
     sometimes_unreached: Vec<&'static str>,
+    /// Violated properties that are not part of what the check is held to
+    /// (shown for information: Kafka does not promise them).
+    informational: Vec<&'static str>,
     as_expected: bool,
     exhaustive: bool,
+    /// Why the search ended before it saw every state, if it did.
+    stopped: Option<&'static str>,
+    search: &'static str,
+    /// The bounds of the search in words (also in `configuration`).
+    bounds: String,
+    /// Every knob of the configuration checked, model bounds included.
+    configuration: serde_json::Map<String, serde_json::Value>,
     unique_states: usize,
     states: usize,
     max_depth: usize,
     seconds: f64,
+    /// The counterexample shown first: to `--property`, or to the first
+    /// violated property the check is held to.
     counterexample: Option<Trace>,
+    /// One shortest counterexample per violated property.
+    counterexamples: Vec<Trace>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +135,8 @@ struct Job {
     /// Only these properties count against the verdict (the user's
     /// configuration is held to Kafka's promise and at-least-once).
     must_hold: Vec<&'static str>,
+    /// The user's configuration, not a scenario of the matrix.
+    is_custom: bool,
 }
 
 impl Job {
@@ -111,6 +151,7 @@ impl Job {
             must_hold: judged.clone(),
             judged,
             expected_violated: s.expected_violated.to_vec(),
+            is_custom: false,
         })
     }
 
@@ -143,25 +184,36 @@ impl Job {
             judged,
             expected_violated: Vec::new(),
             must_hold,
+            is_custom: true,
         }
     }
 }
 
 fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
-    if args.config.is_none() && args.set.is_empty() {
+    // `--bounds` alone checks the recommended settings at those bounds.
+    if args.config.is_none() && args.set.is_empty() && args.bounds.is_none() {
         return Ok(None);
     }
-    // Without faults there is nothing to survive: start from one crash of a
-    // replica process and one message, the matrix's "safe" bounds.
-    let mut cfg = Config {
-        messages: 1,
-        ..Config::default()
+    // Without faults there is nothing to survive: the bounds give the
+    // messages and the faults, and the user's `model.*` knobs win.
+    let bounds = match args.bounds.as_deref() {
+        None => Bounds::Default,
+        Some(name) => Bounds::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, b)| b)
+            .ok_or_else(|| format!("--bounds {name}: expected small, default or large"))?,
     };
-    cfg.faults.process_crashes = 1;
+    let mut cfg = Config::default();
+    for (knob, value) in bounds.knobs() {
+        cfg.set(knob, value).map_err(|e| format!("--bounds: {e}"))?;
+    }
+    let mut asked_consumer_crashes = false;
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let mut given = properties_file::KnobsGiven::new(path);
         for (line, knob, value) in properties_file::parse(path, &text)? {
+            asked_consumer_crashes |= knob == "model.consumer.crashes";
             cfg.set(&knob, &value)
                 .map_err(|e| format!("{path}:{line}: {e}"))?;
             given.note(Some(line), &knob, &value)?;
@@ -172,8 +224,15 @@ fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
         let (knob, value) = pair
             .split_once('=')
             .ok_or_else(|| format!("--set {pair}: expected KNOB=VALUE"))?;
+        asked_consumer_crashes |= knob.trim() == "model.consumer.crashes";
         cfg.set(knob, value).map_err(|e| format!("--set {e}"))?;
         given.note(None, knob.trim(), value.trim())?;
+    }
+    // The bounds' consumer crash is for a consumer that runs: one left out
+    // (model.consumer=false) has none, unless the user asked for one, which
+    // `validate` then refuses.
+    if !cfg.consumer && !asked_consumer_crashes {
+        cfg.faults.consumer_crashes = 0;
     }
     let source = args.config.as_deref().unwrap_or("--set");
     cfg.validate().map_err(|e| format!("{source}: {e}"))?;
@@ -202,7 +261,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     }
     let jobs = match (custom_config(&args)?, &args.scenario) {
         (Some(_), Some(_)) => {
-            return Err("--scenario and --set/--config exclude each other".to_string())
+            return Err("--scenario and --set/--config/--bounds exclude each other".to_string())
         }
         (Some(cfg), None) => vec![Job::custom(cfg)],
         (None, Some(name)) => {
@@ -231,6 +290,13 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             super::check_output_path(flag, path)?;
         }
     }
+    if let Some(name) = &args.property {
+        if !CATALOGUE.iter().any(|p| p.name == name) {
+            return Err(format!(
+                "--property {name}: no such property (the README's catalogue lists them)"
+            ));
+        }
+    }
     let options = Options {
         threads: args.threads.unwrap_or(Options::default().threads).max(1),
         search: match args.search {
@@ -239,12 +305,20 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             SearchArg::Dfs => Search::DepthFirst,
             SearchArg::DfsSymmetry => Search::DepthFirstSymmetric,
         },
+        max_seconds: args.max_seconds,
+        max_memory_bytes: args.max_memory.map(|mb| mb * 1024 * 1024),
     };
+    if options
+        .max_seconds
+        .is_some_and(|s| !s.is_finite() || s <= 0.0)
+    {
+        return Err("--max-seconds: expected a positive number of seconds".to_string());
+    }
     let single = jobs.len() == 1;
     let mut results = Vec::new();
     if !args.json {
         say!(
-            "{:32} {:10} {:10} {:28} {:>11} {:>8}",
+            "{:32} {:10} {:12} {:28} {:>11} {:>8}  bounds",
             "scenario",
             "expected",
             "verdict",
@@ -254,19 +328,18 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
         );
     }
     for job in &jobs {
-        let line = run_job(job, options, args.quiet)?;
+        let line = run_job(job, options, &args)?;
         if !args.json {
             print_line(&line);
             if single || !line.as_expected {
-                if let Some(trace) = &line.counterexample {
-                    print_counterexample(trace);
-                }
+                print_counterexamples(&line, job, args.property.as_deref());
             }
         }
         results.push(line);
     }
+    let written = results[0].counterexample.as_ref();
     if let Some(path) = &args.trace_out {
-        match &results[0].counterexample {
+        match written {
             Some(trace) => {
                 let json = serde_json::to_string_pretty(trace).map_err(|e| e.to_string())?;
                 std::fs::write(path, json + "\n").map_err(|e| format!("{path}: {e}"))?;
@@ -275,7 +348,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
         }
     }
     if let Some(path) = &args.history_out {
-        match &results[0].counterexample {
+        match written {
             Some(trace) => {
                 let history = render_trace(trace)?;
                 history.write(path)?;
@@ -287,6 +360,9 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
         }
     }
     let all_as_expected = results.iter().all(|r| r.as_expected);
+    let mismatched = results
+        .iter()
+        .any(|r| !r.as_expected && r.verdict != "inconclusive");
     if args.json {
         let report = Report {
             results,
@@ -309,43 +385,96 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             }
         );
     }
-    Ok(if all_as_expected { 0 } else { EXIT_MISMATCH })
+    Ok(if all_as_expected {
+        0
+    } else if mismatched {
+        EXIT_MISMATCH
+    } else {
+        EXIT_INCONCLUSIVE
+    })
 }
 
-fn run_job(job: &Job, options: Options, quiet: bool) -> Result<ResultLine, String> {
-    let mut last = Duration::ZERO;
-    let every = if std::io::stderr().is_terminal() {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(10)
-    };
-    let name = job.name.clone();
-    let mut progress = |p: Progress| {
-        if quiet || p.elapsed < last + every {
+/// Progress on stderr: a spinner line on a terminal, a line every ten
+/// seconds otherwise, nothing with --quiet.
+struct ProgressReport {
+    name: String,
+    bar: Option<indicatif::ProgressBar>,
+    last: Duration,
+    quiet: bool,
+}
+
+impl ProgressReport {
+    fn new(name: &str, quiet: bool) -> ProgressReport {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        ProgressReport {
+            name: name.to_string(),
+            bar,
+            last: Duration::ZERO,
+            quiet,
+        }
+    }
+
+    fn update(&mut self, p: &Progress) {
+        if self.quiet {
             return;
         }
-        last = p.elapsed;
         let rate = p.unique_states as f64 / p.elapsed.as_secs_f64().max(1e-9);
-        eprintln!(
-            "{name}: {} states, {:.0} states/s, depth {}, {:.0} s",
+        let found = if p.violated.is_empty() {
+            String::new()
+        } else {
+            format!("; violated so far: {}", p.violated.join(", "))
+        };
+        let line = format!(
+            "{}: {} states, {:.0} states/s, depth {}, {:.0} s{found}",
+            self.name,
             p.unique_states,
             rate,
             p.max_depth,
             p.elapsed.as_secs_f64()
         );
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None if p.elapsed >= self.last + Duration::from_secs(10) => {
+                self.last = p.elapsed;
+                eprintln!("{line}");
+            }
+            None => {}
+        }
+    }
+
+    fn done(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn run_job(job: &Job, options: Options, args: &CheckArgs) -> Result<ResultLine, String> {
+    let mut report = ProgressReport::new(&job.name, args.quiet);
+    let until = if !job.expected_violated.is_empty() {
+        Until::AllViolated(job.expected_violated.clone())
+    } else if job.is_custom && !args.go_on {
+        Until::AnyViolated(job.must_hold.clone())
+    } else {
+        Until::Exhausted
     };
-    let outcome: Outcome = check(
-        &job.cfg,
-        &job.judged,
-        &job.expected_violated,
-        options,
-        &mut progress,
-    );
+    let outcome: Outcome = check_until(&job.cfg, &job.judged, until, options, &mut |p| {
+        report.update(&p)
+    });
+    report.done();
     // The verdict speaks of the properties the check is held to; every
     // violation is listed, and a check that left a "sometimes" property
     // unreached proved nothing.
     let broken = outcome.violated.iter().any(|v| job.must_hold.contains(v));
-    let as_expected = outcome.unreached.is_empty()
+    // A search stopped by a limit before it found a violation has no
+    // verdict: what it did not search might hold one.
+    let inconclusive = !broken && !outcome.exhaustive && outcome.stopped != Some(Stop::Answered);
+    let as_expected = !inconclusive
+        && outcome.unreached.is_empty()
         && if job.expected_violated.is_empty() {
             !broken
         } else {
@@ -358,10 +487,18 @@ fn run_job(job: &Job, options: Options, quiet: bool) -> Result<ResultLine, Strin
                     .all(|v| job.expected_violated.contains(v))
         };
     let system = System::new(job.cfg.clone(), &job.judged);
-    let counterexample = outcome
-        .counterexample
-        .as_ref()
-        .map(|c| Trace::new(&system, Some(&job.name), &job.judged, c));
+    let counterexamples: Vec<Trace> = outcome
+        .counterexamples
+        .iter()
+        .map(|c| Trace::new(&system, Some(&job.name), &job.judged, c))
+        .collect();
+    let first = match &args.property {
+        Some(name) => counterexamples.iter().find(|t| t.property == *name),
+        None => counterexamples
+            .iter()
+            .find(|t| job.must_hold.iter().any(|m| t.property == *m))
+            .or(counterexamples.first()),
+    };
     Ok(ResultLine {
         scenario: job.name.clone(),
         properties: job.judged.clone(),
@@ -371,18 +508,39 @@ fn run_job(job: &Job, options: Options, quiet: bool) -> Result<ResultLine, Strin
             "violation"
         },
         expected_violated: job.expected_violated.clone(),
-        verdict: if broken { "violation" } else { "pass" },
+        verdict: if broken {
+            "violation"
+        } else if inconclusive {
+            "inconclusive"
+        } else {
+            "pass"
+        },
         violated: outcome.violated.clone(),
+        informational: outcome
+            .violated
+            .iter()
+            .copied()
+            .filter(|v| !job.must_hold.contains(v))
+            .collect(),
         sometimes_unreached: outcome.unreached.clone(),
         as_expected,
         exhaustive: outcome.exhaustive,
+        stopped: outcome.stopped.map(|s| s.describe()),
+        search: outcome.search.name(),
+        bounds: job.cfg.bounds(),
+        configuration: crate::trace::configuration(&job.cfg),
         unique_states: outcome.unique_states,
         states: outcome.states,
         max_depth: outcome.max_depth,
         seconds: outcome.elapsed.as_secs_f64(),
-        counterexample,
+        counterexample: first.cloned(),
+        counterexamples,
     })
 }
+
+/// The width of the `violated` column: a longer list goes on a line of its
+/// own, so the columns stay aligned.
+const VIOLATED_WIDTH: usize = 28;
 
 fn print_line(r: &ResultLine) {
     let mark = if r.as_expected {
@@ -390,20 +548,42 @@ fn print_line(r: &ResultLine) {
     } else {
         "   <-- NOT AS EXPECTED"
     };
-    let violated = if r.violated.is_empty() {
+    let held_to: Vec<&str> = r
+        .violated
+        .iter()
+        .copied()
+        .filter(|v| !r.informational.contains(v))
+        .collect();
+    let violated = if held_to.is_empty() {
         "-".to_string()
     } else {
-        r.violated.join(",")
+        held_to.join(",")
+    };
+    let (column, below) = if violated.len() > VIOLATED_WIDTH {
+        ("(below)".to_string(), Some(violated))
+    } else {
+        (violated, None)
     };
     say!(
-        "{:32} {:10} {:10} {:28} {:>11} {:>8.1}{mark}",
+        "{:32} {:10} {:12} {:28} {:>11} {:>8.1}  {}{mark}",
         r.scenario,
         r.expected,
         r.verdict,
-        violated,
+        column,
         r.unique_states,
-        r.seconds
+        r.seconds,
+        r.bounds
     );
+    if let Some(list) = below {
+        say!("{:32} violated: {list}", "");
+    }
+    if !r.informational.is_empty() {
+        say!(
+            "{:32} also violated, informational (not what this check is held to): {}",
+            "",
+            r.informational.join(", ")
+        );
+    }
     if !r.sometimes_unreached.is_empty() {
         say!(
             "{:32} never reached: {}",
@@ -411,11 +591,48 @@ fn print_line(r: &ResultLine) {
             r.sometimes_unreached.join(", ")
         );
     }
+    if let Some(why) = r.stopped {
+        say!(
+            "{:32} not exhaustive: {why} ({} search); properties not found violated were judged only on the states searched",
+            "",
+            r.search
+        );
+    }
 }
 
-fn print_counterexample(trace: &Trace) {
+/// The counterexamples of one check: the one `--property` names, or each
+/// violated property's, those the check is held to first, the
+/// informational ones under their own heading.
+fn print_counterexamples(line: &ResultLine, job: &Job, property: Option<&str>) {
+    let (held, informational): (Vec<&Trace>, Vec<&Trace>) = line
+        .counterexamples
+        .iter()
+        .filter(|t| property.is_none_or(|p| t.property == p))
+        .partition(|t| job.must_hold.iter().any(|m| t.property == *m));
+    if let Some(p) = property {
+        if held.is_empty() && informational.is_empty() {
+            say!("\nNo counterexample to {p}: not found violated in this check.");
+        }
+    }
+    for trace in held {
+        print_counterexample("Counterexample to", trace);
+    }
+    if !informational.is_empty() {
+        say!("\nInformational: properties Kafka does not promise, found violated here.");
+    }
+    for trace in informational {
+        print_counterexample("Informational counterexample to", trace);
+    }
+}
+
+fn print_counterexample(heading: &str, trace: &Trace) {
+    let unconfirmed = if trace.shortest {
+        ""
+    } else {
+        ", not confirmed shortest: the search for a shorter one outgrew its budget"
+    };
     say!(
-        "\nCounterexample to {} ({} steps):",
+        "\n{heading} {} ({} steps{unconfirmed}):",
         trace.property,
         trace.steps.len()
     );

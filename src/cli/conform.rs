@@ -287,6 +287,7 @@ fn write_trace(
         why: format!("step {} ({}): {}", d.step, d.action, d.what),
         init,
         steps,
+        shortest: false,
     };
     let judged: Vec<&str> = Vec::new();
     let trace = Trace::new(system, Some(scenario), &judged, &c);

@@ -108,9 +108,11 @@ pub(crate) fn check_output_path(flag: &str, path: &str) -> Result<(), String> {
 }
 
 /// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
-/// anomaly), 2 bad input.
+/// anomaly), 2 bad input, 3 no verdict (a search stopped at a limit before
+/// it found a violation or saw every state).
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_INCONCLUSIVE: u8 = 3;
 
 /// Resolves once the process should stop: Ctrl-C, SIGTERM, or (with
 /// `exit_with_stdin`) standard input closing because the parent is gone.

@@ -23,7 +23,7 @@ pub fn counterexample(cfg: &Config, s: &Scenario) -> Option<Trace> {
         ..Options::default()
     };
     let outcome = check(cfg, &s.judged(), s.expected_violated, options, &mut |_| {});
-    let steps = outcome.counterexample?.steps;
+    let steps = outcome.counterexamples.into_iter().next()?.steps;
     Some(steps.into_iter().map(|step| step.action).collect())
 }
 

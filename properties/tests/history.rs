@@ -2,7 +2,7 @@
 //! that shows it, flagged with the right name and the lines of its
 //! evidence, and a clean history of the same size that is valid.
 
-use kafka_oracle_properties::history::{Anomaly, Checker, LineError, Report};
+use kafka_oracle_properties::history::{Anomaly, Checker, LineError, Report, Unjudged, Validity};
 use kafka_oracle_properties::{property, CATALOGUE};
 
 /// Builds a history line by line; `index` is the line's position from 0.
@@ -44,6 +44,22 @@ impl History {
             "poll",
             &format!(r#"[["poll", {{"{key}": [{}]}}]]"#, pairs.join(", ")),
         )
+    }
+
+    /// A final read by process `p` of `key`: an assign marked `"final"`,
+    /// one poll returning `records`, and a `final-read` saying whether it
+    /// read the key to its end.
+    fn final_read(&mut self, p: u32, key: &str, records: &[(u64, i64)], to_end: bool) -> &mut Self {
+        let keys = format!(r#"["{key}"]"#);
+        for kind in ["invoke", "ok"] {
+            self.op(p, kind, "assign", &keys);
+            let last = self.0.last_mut().expect("just pushed");
+            last.insert_str(last.len() - 1, r#", "final": true"#);
+        }
+        self.polled(p, key, records);
+        let reached = if to_end { keys.as_str() } else { "[]" };
+        self.op(p, "invoke", "final-read", &keys)
+            .op(p, "ok", "final-read", reached)
     }
 
     /// Judged twice, through serde and through the plain-line scanner,
@@ -96,9 +112,9 @@ fn assert_flags(bad: &History, clean: &History, expected: &[(&str, &[&[u64]])]) 
         .map(|(name, cases)| (*name, cases.iter().map(|c| c.to_vec()).collect()))
         .collect();
     assert_eq!(flagged(&report), expected, "{report:#?}");
-    assert!(!report.valid);
+    assert!(!report.is_valid());
     let report = clean.judge();
-    assert!(report.valid, "the clean history is valid: {report:#?}");
+    assert!(report.is_valid(), "the clean history is valid: {report:#?}");
     assert_eq!(report.ops, clean.0.len() as u64);
 }
 
@@ -252,7 +268,7 @@ fn a_consumer_may_read_back_after_assign_subscribe_crash_or_an_unknown_outcome()
             .op(1, "invoke", f, value)
             .op(1, kind, f, "null")
             .polled(1, "0", &[(0, 1)]);
-        assert!(h.judge().valid, "after {kind} {f}: {:#?}", h.judge());
+        assert!(h.judge().is_valid(), "after {kind} {f}: {:#?}", h.judge());
     }
     let mut failed_assign = History::default();
     failed_assign
@@ -334,7 +350,7 @@ fn integer_keys_are_the_keys_their_digits_spell() {
         .op(0, "ok", "send", r#"[["send", 7, [0, 1]]]"#)
         .polled(1, "7", &[(0, 1)]);
     let report = h.judge();
-    assert!(report.valid, "{report:#?}");
+    assert!(report.is_valid(), "{report:#?}");
     assert_eq!(report.keys, 1);
 }
 
@@ -371,7 +387,7 @@ fn a_clean_history_with_every_kind_of_operation_is_valid() {
         .op(2, "invoke", "crash", "null")
         .op(2, "info", "crash", "null");
     let report = h.judge();
-    assert!(report.valid, "{report:#?}");
+    assert!(report.is_valid(), "{report:#?}");
     assert_eq!((report.ops, report.keys, report.values), (14, 2, 3));
 }
 
@@ -545,6 +561,7 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
         [
             "lost-write",
             "unseen",
+            "lost-after-read",
             "duplicate",
             "poll-skip",
             "nonmonotonic-poll",
@@ -554,7 +571,7 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
         ]
     );
     names.dedup();
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 9);
     for a in Anomaly::ALL {
         assert_eq!(Anomaly::from_name(a.name()), Some(a));
         assert!(!a.definition().is_empty());
@@ -573,6 +590,7 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
         "no_duplicates",
         "committed_never_lost",
         "committed_prefix_agrees",
+        "committed_durable",
     ] {
         assert!(CATALOGUE.iter().any(|p| p.name == promise));
         assert!(
@@ -582,4 +600,111 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
             "no anomaly witnesses {promise}"
         );
     }
+}
+
+#[test]
+fn lost_after_read_a_polled_value_the_final_read_does_not_return() {
+    // A broker restarted with an empty log: the value was polled, the new
+    // log never reached its offset, and the final read, which read the key
+    // to its end, does not return it. Neither unseen (it was polled) nor a
+    // lost write (no higher offset was polled).
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[], true);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[(0, 1)], true);
+    assert_flags(&bad, &clean, &[("lost-after-read", &[&[2, 4, 10]])]);
+    let report = bad.judge();
+    let case = &report.anomalies.of(Anomaly::LostAfterRead)[0];
+    assert_eq!(
+        (case.values.as_slice(), case.offsets.as_slice()),
+        (&[1][..], &[0][..])
+    );
+}
+
+#[test]
+fn lost_after_read_of_a_send_with_an_unknown_outcome() {
+    // A poll proves the record was written, whatever its send was told.
+    let mut bad = History::default();
+    bad.op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[], true);
+    let mut clean = History::default();
+    clean
+        .op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[(0, 1)], true);
+    assert_flags(&bad, &clean, &[("lost-after-read", &[&[2, 4, 10]])]);
+}
+
+#[test]
+fn an_incomplete_final_read_makes_the_verdict_unknown_not_invalid() {
+    // Value 2 was acknowledged and never polled: with the final read at the
+    // key's end it is unseen; with the final read stopped short it may lie
+    // beyond where the read stopped, and is not judged.
+    let history = |to_end| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .polled(1, "0", &[(0, 1)])
+            .final_read(2, "0", &[(0, 1)], to_end);
+        h
+    };
+    let report = history(true).judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(flagged(&report), vec![("unseen", vec![vec![4]])]);
+    let report = history(false).judge();
+    assert_eq!(report.valid, Validity::Unknown, "{report:#?}");
+    assert_eq!(report.anomalies.total(), 0);
+    assert_eq!(
+        report.unjudged,
+        vec![Unjudged {
+            key: "0".into(),
+            values: 1
+        }]
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], "unknown");
+    assert_eq!(json["unjudged"][0]["values"], 1);
+}
+
+#[test]
+fn an_incomplete_final_read_does_not_hide_what_the_history_proves() {
+    // A duplicate needs no final read: invalid, whatever the final read.
+    let mut h = History::default();
+    h.acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1), (1, 1)])
+        .final_read(2, "0", &[], false);
+    let report = h.judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(flagged(&report), vec![("duplicate", vec![vec![2, 4]])]);
+}
+
+#[test]
+fn a_complete_final_read_that_returns_everything_is_valid() {
+    let mut h = History::default();
+    h.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .final_read(2, "0", &[(0, 1), (1, 2)], true);
+    let report = h.judge();
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    assert!(report.unjudged.is_empty());
+}
+
+#[test]
+fn final_marks_an_assign_only_and_final_read_takes_keys() {
+    let poll = r#"{"index": 0, "process": 0, "type": "invoke", "f": "poll", "value": [["poll"]], "final": true}"#;
+    assert_eq!(error(&[poll]), "\"final\" marks an assign, not a poll");
+    let offsets =
+        r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": {"0": 1}}"#;
+    assert_eq!(
+        error(&[offsets]),
+        "an invoke final-read takes a list of keys"
+    );
 }

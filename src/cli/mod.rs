@@ -71,9 +71,11 @@ pub(crate) fn emit(line: std::fmt::Arguments) {
 }
 
 /// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
-/// anomaly), 2 bad input.
+/// anomaly), 2 bad input, 3 inconclusive (a history with no anomaly whose
+/// final read stopped short of a key's end).
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_INCONCLUSIVE: u8 = 3;
 
 /// Resolves once the process should stop: Ctrl-C, SIGTERM, or (with
 /// `exit_with_stdin`) standard input closing because the parent is gone.

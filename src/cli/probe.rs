@@ -372,11 +372,7 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
     } else {
         print_report(&name, &report);
     }
-    Ok(if report.valid {
-        0
-    } else {
-        super::EXIT_MISMATCH
-    })
+    Ok(super::verify_history::exit_code(&report))
 }
 
 /// How long setting up (connecting, creating the topic, finding leaders)

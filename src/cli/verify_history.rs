@@ -2,7 +2,7 @@
 
 use crate::history::verify;
 use clap::Args;
-use kafka_oracle_properties::history::{Anomaly, Case, Report};
+use kafka_oracle_properties::history::{Anomaly, Case, Report, Validity};
 use std::fs::File;
 use std::io::BufReader;
 
@@ -35,11 +35,16 @@ pub fn run(args: VerifyHistoryArgs) -> Result<u8, String> {
     } else {
         print_report(path, &report);
     }
-    Ok(if report.valid {
-        0
-    } else {
-        super::EXIT_MISMATCH
-    })
+    Ok(exit_code(&report))
+}
+
+/// The exit code of a verdict: 0 valid, 1 invalid, 3 inconclusive.
+pub(super) fn exit_code(report: &Report) -> u8 {
+    match report.valid {
+        Validity::Valid => 0,
+        Validity::Invalid => super::EXIT_MISMATCH,
+        Validity::Unknown => super::EXIT_INCONCLUSIVE,
+    }
 }
 
 pub(super) fn print_report(path: &str, report: &Report) {
@@ -62,15 +67,31 @@ pub(super) fn print_report(path: &str, report: &Report) {
         .filter(|&(_, n)| n > 0)
         .map(|(a, n)| format!("{} {n}", a.name()))
         .collect();
-    let verdict = if report.valid {
-        "valid".to_string()
-    } else {
-        let total = report.anomalies.total() as u64;
-        format!(
-            "INVALID, {}: {}",
-            count(total, "anomaly", "anomalies"),
-            counts.join(", ")
-        )
+    for u in &report.unjudged {
+        say!(
+            "not judged: the final read stopped short of the end of key {}; {} not judged (acknowledged and never polled, or polled and not read again)",
+            u.key,
+            count(u.values, "value", "values")
+        );
+    }
+    let verdict = match report.valid {
+        Validity::Valid => "valid".to_string(),
+        Validity::Unknown => {
+            let values: u64 = report.unjudged.iter().map(|u| u.values).sum();
+            format!(
+                "INCONCLUSIVE: no anomaly, but {} of {} the final read did not reach",
+                count(values, "value", "values"),
+                count(report.unjudged.len() as u64, "key", "keys")
+            )
+        }
+        Validity::Invalid => {
+            let total = report.anomalies.total() as u64;
+            format!(
+                "INVALID, {}: {}",
+                count(total, "anomaly", "anomalies"),
+                counts.join(", ")
+            )
+        }
     };
     say!(
         "{path}: {}, {}, {}; {verdict}",

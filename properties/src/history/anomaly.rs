@@ -17,13 +17,15 @@ pub enum Anomaly {
     NonmonotonicSend,
     InconsistentOffsets,
     G1a,
+    LostAfterRead,
 }
 
 impl Anomaly {
     /// Every anomaly, in the order reports list them.
-    pub const ALL: [Anomaly; 8] = [
+    pub const ALL: [Anomaly; 9] = [
         Anomaly::LostWrite,
         Anomaly::Unseen,
+        Anomaly::LostAfterRead,
         Anomaly::Duplicate,
         Anomaly::PollSkip,
         Anomaly::NonmonotonicPoll,
@@ -42,6 +44,7 @@ impl Anomaly {
             Anomaly::NonmonotonicSend => "nonmonotonic-send",
             Anomaly::InconsistentOffsets => "inconsistent-offsets",
             Anomaly::G1a => "G1a",
+            Anomaly::LostAfterRead => "lost-after-read",
         }
     }
 
@@ -55,6 +58,7 @@ impl Anomaly {
             Anomaly::NonmonotonicSend => "a process's later acknowledged send to a key lands at or below its earlier one",
             Anomaly::InconsistentOffsets => "two different values observed at one offset of a key",
             Anomaly::G1a => "a poll returns a value whose send definitely failed (an aborted read)",
+            Anomaly::LostAfterRead => "a value a poll returned is not returned by a final read that read its key to the end",
         }
     }
 
@@ -88,6 +92,12 @@ impl Anomaly {
             // send (end_to_end_delivery excuses it); Jepsen's clients report
             // a failure only when the send definitely did not happen.
             Anomaly::G1a => &[],
+            // A consumer read it, so it was committed (below the high
+            // watermark), and the log no longer holds it. Whether a member
+            // of the ISR still had it (committed_never_lost) or every copy
+            // went at once (a wiped disk, a power loss) the clients cannot
+            // tell; either way the committed record is not durable.
+            Anomaly::LostAfterRead => &["committed_durable"],
         }
     }
 
@@ -136,7 +146,7 @@ pub struct Case {
 /// Every case found, by anomaly; serialized as an object with every
 /// anomaly's name, in [`Anomaly::ALL`] order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Cases([Vec<Case>; 8]);
+pub struct Cases([Vec<Case>; 9]);
 
 impl Cases {
     pub fn of(&self, anomaly: Anomaly) -> &[Case] {
@@ -168,14 +178,53 @@ impl Serialize for Cases {
     }
 }
 
+/// Whether a history shows an anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    /// It shows at least one anomaly.
+    Invalid,
+    /// No anomaly, but a final read stopped short of a key's end, so what
+    /// it did not reach was not judged (Jepsen's `:unknown`).
+    Unknown,
+}
+
+/// `true`, `false` or `"unknown"`, as Jepsen's `:valid?`.
+impl Serialize for Validity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+/// A key whose final read stopped short of its end: how many values of it
+/// could not be judged (acknowledged and never polled, or polled and not
+/// returned by the final read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unjudged {
+    pub key: String,
+    pub values: u64,
+}
+
 /// The verdict on a history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
-    pub valid: bool,
+    pub valid: Validity,
     /// Lines read (operations: invocations and completions).
     pub ops: u64,
     pub keys: usize,
     /// Distinct values sent.
     pub values: usize,
     pub anomalies: Cases,
+    /// Keys whose final read stopped short of their end.
+    pub unjudged: Vec<Unjudged>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.valid == Validity::Valid
+    }
 }

@@ -11,23 +11,30 @@
 //! - per gap a consumer read across, the two reads, until the end of the
 //!   history tells whether a record lies in between.
 //!
+//! - per key, how far a final read of it went (to its end, or short).
+//!
 //! So memory grows with the distinct offsets, values, processes and gaps,
 //! not with the number of operations. The anomalies that need the whole
-//! history (unseen, lost-write, poll-skip) are judged by [`Checker::finish`].
+//! history (unseen, lost-write, lost-after-read, poll-skip) are judged by
+//! [`Checker::finish`]. A final read that reached a key's end is the
+//! ground truth of what the key holds: an acknowledged value it does not
+//! return is unseen (never polled) or lost after being read. Where a
+//! final read stopped short, those values are not judged, and a verdict
+//! with no anomaly is unknown rather than valid.
 //!
 //! A record read again where it was read before (by another consumer, or
 //! after a rewind) changes nothing but the reader's position: it costs a
 //! look at one slot of its key's offsets, not a look-up of its value.
 
-use super::anomaly::{Anomaly, Case, Cases, OpRef, Report};
+use super::anomaly::{Anomaly, Case, Cases, OpRef, Report, Unjudged, Validity};
 use super::dense::DenseMap;
 use super::keys::Keys;
-use super::op::{KeyId, MicroOps, Op, Shape, Type, Value, F};
+use super::op::{KeyId, MicroOps, Op, Record, Shape, Type, Value, F};
 use super::parse::LineSeed;
 use super::scan::scan;
 use crate::observation::Offset;
 use serde::de::{DeserializeSeed, Deserializer};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a line could not be judged.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,6 +72,9 @@ struct Client {
     /// By key id.
     read_at: Vec<Option<Mark>>,
     sent_at: Vec<Option<Mark>>,
+    /// Its ok polls are a final read: it assigned itself keys with
+    /// `"final": true` and has not assigned, subscribed or crashed since.
+    final_read: bool,
 }
 
 fn mark(marks: &mut Vec<Option<Mark>>, key: KeyId) -> &mut Option<Mark> {
@@ -106,7 +116,10 @@ struct Sending {
     /// The invocation, then the completion.
     send: OpRef,
     first: Option<Place>,
-    polled: bool,
+    /// The first ok poll that returned it.
+    polled: Option<OpRef>,
+    /// A final read returned it.
+    in_final_read: bool,
     duplicate_reported: bool,
     g1a_reported: bool,
 }
@@ -124,6 +137,18 @@ struct Slot {
 struct KeyLog {
     offsets: DenseMap<Slot>,
     polled_to: Option<Mark>,
+    /// How far the final reads of the key went, and the `final-read`
+    /// operation that said so.
+    final_read: Option<(FinalRead, OpRef)>,
+}
+
+/// How far a final read of a key went.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FinalRead {
+    /// Set out to read the key to its end, and did not say it got there.
+    Incomplete,
+    /// Read the key to its end: the key's log holds nothing else.
+    Complete,
 }
 
 /// What one sighting of a record adds to what was known.
@@ -166,6 +191,9 @@ struct Seen {
     /// (key, offset, value) already reported as inconsistent.
     conflicts: HashSet<(KeyId, Offset, Value)>,
     cases: Cases,
+    /// Keys whose final read did not reach their end, and what could not
+    /// be judged on them.
+    unjudged: Vec<Unjudged>,
 }
 
 fn in_order(mut ops: Vec<OpRef>) -> Vec<OpRef> {
@@ -226,6 +254,10 @@ impl Checker {
                 self.seen
                     .invoke_send(here, &self.mops, &mut client.sending)?;
             }
+            if op.f == F::FinalRead {
+                self.seen
+                    .final_read(&self.mops.keys, FinalRead::Incomplete, here);
+            }
             client.pending = Some((line, op.f));
             return Ok(());
         }
@@ -252,8 +284,18 @@ impl Checker {
             F::Poll if op.kind == Type::Ok => {
                 self.seen.poll(&self.keys, here, &self.mops, client)?
             }
-            F::Assign | F::Subscribe if op.kind != Type::Fail => client.forget_reads(),
-            F::Crash => client.forget_reads(),
+            F::Assign | F::Subscribe if op.kind != Type::Fail => {
+                client.forget_reads();
+                client.final_read = op.final_read && op.kind == Type::Ok;
+            }
+            F::Crash => {
+                client.forget_reads();
+                client.final_read = false;
+            }
+            F::FinalRead if op.kind != Type::Fail => {
+                self.seen
+                    .final_read(&self.mops.keys, FinalRead::Complete, here)
+            }
             _ => {}
         }
         if op.kind == Type::Info {
@@ -266,12 +308,21 @@ impl Checker {
     pub fn finish(mut self) -> Report {
         self.seen.finish(&self.keys);
         let cases = self.seen.cases;
+        let unjudged = self.seen.unjudged;
+        let valid = if cases.total() > 0 {
+            Validity::Invalid
+        } else if !unjudged.is_empty() {
+            Validity::Unknown
+        } else {
+            Validity::Valid
+        };
         Report {
-            valid: cases.total() == 0,
+            valid,
             ops: self.ops,
             keys: self.keys.len(),
             values: self.seen.values.len(),
             anomalies: cases,
+            unjudged,
         }
     }
 }
@@ -288,6 +339,8 @@ fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
         (F::Assign | F::Subscribe, Shape::Keys | Shape::Empty) => true,
         (F::Commit | F::Assign | F::Subscribe, Shape::Absent) => completion,
         (F::Crash, Shape::Absent) => true,
+        (F::FinalRead, Shape::Keys | Shape::Empty) => true,
+        (F::FinalRead, Shape::Absent) => completion && op.kind != Type::Ok,
         _ => false,
     };
     if !fits {
@@ -297,8 +350,12 @@ fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
             F::Commit => "an object of key to offset",
             F::Assign | F::Subscribe => "a list of keys",
             F::Crash => "no value",
+            F::FinalRead => "a list of keys",
         };
         return Err(format!("a{} {kind} {f} takes {wanted}", an(kind)));
+    }
+    if op.final_read && op.f != F::Assign {
+        return Err(format!("\"final\" marks an assign, not a{} {f}", an(f)));
     }
     if op.f == F::Poll && !completion && !mops.records.is_empty() {
         return Err("an invoked poll has no results yet".to_string());
@@ -323,6 +380,33 @@ impl Seen {
         &mut self.logs[i]
     }
 
+    /// A final read of `keys` went as far as `reach`: a key read to its end
+    /// by any final read stays so.
+    fn final_read(&mut self, keys: &[KeyId], reach: FinalRead, here: OpRef) {
+        for &key in keys {
+            let log = self.log(key);
+            if log.final_read.is_none_or(|(was, _)| was < reach) {
+                log.final_read = Some((reach, here));
+            }
+        }
+    }
+
+    /// A final read returned `r`.
+    fn read_finally(&mut self, keys: &Keys, r: &Record) -> Result<(), String> {
+        match self.values.get_mut(r.value as u64) {
+            Some(s) => {
+                s.in_final_read = true;
+                Ok(())
+            }
+            None => Err(format!(
+                "value {} at offset {} of key {} was polled but never sent before",
+                r.value,
+                r.offset,
+                keys.name(r.key)
+            )),
+        }
+    }
+
     fn invoke_send(
         &mut self,
         here: OpRef,
@@ -336,7 +420,8 @@ impl Seen {
                 status: Status::Invoked,
                 send: here,
                 first: None,
-                polled: false,
+                polled: None,
+                in_final_read: false,
                 duplicate_reported: false,
                 g1a_reported: false,
             });
@@ -439,6 +524,9 @@ impl Seen {
         client: &mut Client,
     ) -> Result<(), String> {
         for r in &mops.records {
+            if client.final_read {
+                self.read_finally(keys, r)?;
+            }
             let log = self.log(r.key);
             let news = log.see(r.offset, r.value, here, true);
             if log.polled_to.is_none_or(|top| top.offset < r.offset) {
@@ -519,7 +607,7 @@ impl Seen {
             op: here,
         };
         if polled {
-            s.polled = true;
+            s.polled.get_or_insert(here);
             if s.status == Status::Failed && !s.g1a_reported {
                 s.g1a_reported = true;
                 let case = g1a(keys, value, here_place, s.send);
@@ -563,14 +651,40 @@ impl Seen {
                 },
             );
         }
+        let mut unjudged: BTreeMap<KeyId, u64> = BTreeMap::new();
         for (value, s) in self.values.iter() {
             let value = value as Value;
-            if s.status != Status::Acked || s.polled {
+            let final_read = self.logs.get(s.key as usize).and_then(|log| log.final_read);
+            let incomplete = matches!(final_read, Some((FinalRead::Incomplete, _)));
+            // The final read is the ground truth of what the log still
+            // holds: a value once polled (so written, whatever its send was
+            // told) that it did not return is gone. A failed send's value
+            // is G1a already.
+            let gone = s.polled.is_some() && !s.in_final_read && s.status != Status::Failed;
+            match (final_read, s.polled) {
+                (Some((FinalRead::Complete, end)), Some(poll)) if gone => {
+                    let case = lost_after_read(keys, value, s, poll, end);
+                    self.cases.push(Anomaly::LostAfterRead, case);
+                }
+                (Some((FinalRead::Incomplete, _)), Some(_)) if gone => {
+                    *unjudged.entry(s.key).or_default() += 1;
+                }
+                _ => {}
+            }
+            if s.status != Status::Acked || s.polled.is_some() {
                 continue;
+            }
+            if incomplete {
+                // Never polled, and the final read stopped short of the
+                // key's end: it may lie beyond where the read stopped.
+                *unjudged.entry(s.key).or_default() += 1;
             }
             let name = keys.name(s.key);
             // Never polled: it was placed, if at all, by its acknowledgement.
             let Some(at) = s.first else {
+                if incomplete {
+                    continue;
+                }
                 self.cases.push(
                     Anomaly::Unseen,
                     Case {
@@ -583,19 +697,21 @@ impl Seen {
                 );
                 continue;
             };
-            self.cases.push(
-                Anomaly::Unseen,
-                Case {
-                    key: name.to_string(),
-                    values: vec![value],
-                    offsets: vec![at.offset],
-                    why: format!(
-                        "value {value} was acknowledged at offset {} of key {name} but never polled",
-                        at.offset
-                    ),
-                    ops: vec![s.send],
-                },
-            );
+            if !incomplete {
+                self.cases.push(
+                    Anomaly::Unseen,
+                    Case {
+                        key: name.to_string(),
+                        values: vec![value],
+                        offsets: vec![at.offset],
+                        why: format!(
+                            "value {value} was acknowledged at offset {} of key {name} but never polled",
+                            at.offset
+                        ),
+                        ops: vec![s.send],
+                    },
+                );
+            }
             let top = self
                 .logs
                 .get(at.key as usize)
@@ -617,7 +733,30 @@ impl Seen {
                 );
             }
         }
+        self.unjudged = unjudged
+            .into_iter()
+            .map(|(key, values)| Unjudged {
+                key: keys.name(key).to_string(),
+                values,
+            })
+            .collect();
         self.cases.sort();
+    }
+}
+
+#[cold]
+fn lost_after_read(keys: &Keys, value: Value, s: &Sending, poll: OpRef, end: OpRef) -> Case {
+    let name = keys.name(s.key);
+    let at = s.first.map(|p| p.offset);
+    let offset = at.map_or(String::new(), |o| format!(" at offset {o}"));
+    Case {
+        key: name.to_string(),
+        values: vec![value],
+        offsets: at.into_iter().collect(),
+        why: format!(
+            "value {value} of key {name} was polled{offset}, but the final read, which read key {name} to its end, did not return it"
+        ),
+        ops: in_order(vec![s.send, poll, end]),
     }
 }
 

@@ -44,6 +44,9 @@ pub enum F {
     Subscribe,
     /// The client process crashed (and was replaced by a fresh client).
     Crash,
+    /// The end of a final read: invoked with the keys it set out to read
+    /// to their end, completed with those it did read to their end.
+    FinalRead,
 }
 
 impl Type {
@@ -70,13 +73,14 @@ impl Type {
 }
 
 impl F {
-    pub const ALL: [F; 6] = [
+    pub const ALL: [F; 7] = [
         F::Send,
         F::Poll,
         F::Commit,
         F::Assign,
         F::Subscribe,
         F::Crash,
+        F::FinalRead,
     ];
 
     pub fn from_name(name: &str) -> Option<F> {
@@ -87,6 +91,7 @@ impl F {
             "assign" => F::Assign,
             "subscribe" => F::Subscribe,
             "crash" => F::Crash,
+            "final-read" => F::FinalRead,
             _ => return None,
         })
     }
@@ -99,6 +104,7 @@ impl F {
             F::Assign => "assign",
             F::Subscribe => "subscribe",
             F::Crash => "crash",
+            F::FinalRead => "final-read",
         }
     }
 }
@@ -126,6 +132,9 @@ pub struct Op {
     pub kind: Type,
     pub f: F,
     pub shape: Shape,
+    /// `"final": true`: on an `assign`, the process's ok polls that follow
+    /// are a final read of the keys assigned.
+    pub final_read: bool,
 }
 
 /// `["send", key, value]` as invoked, or `["send", key, [offset, value]]` as
@@ -154,6 +163,10 @@ pub struct MicroOps {
     /// Every record the line's polls returned: each key's records in the
     /// order the poll gave them.
     pub records: Vec<Record>,
+    /// The keys of a list of keys (`assign`, `subscribe`, `final-read`)
+    /// that the history has seen carry a record; a key never seen has
+    /// nothing to judge.
+    pub keys: Vec<KeyId>,
 }
 
 impl MicroOps {
@@ -161,5 +174,6 @@ impl MicroOps {
         self.sends.clear();
         self.polls = 0;
         self.records.clear();
+        self.keys.clear();
     }
 }

@@ -37,6 +37,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
         self.mops.clear();
         let (mut index, mut process, mut kind, mut f) = (None, None, None, None);
         let mut shape = None;
+        let mut final_read = None;
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Index => once(&mut index, "index", map.next_value().map_err(of("index"))?)?,
@@ -54,6 +55,10 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
                     let value = map.next_value_seed(seed).map_err(of("value"))?;
                     once(&mut shape, "value", value)?
                 }
+                Field::Final => {
+                    let last = map.next_value().map_err(of("final"))?;
+                    once(&mut final_read, "final", last)?
+                }
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -65,6 +70,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
             kind: kind.ok_or_else(|| A::Error::missing_field("type"))?,
             f: f.ok_or_else(|| A::Error::missing_field("f"))?,
             shape: shape.unwrap_or(Shape::Absent),
+            final_read: final_read.unwrap_or(false),
         })
     }
 }
@@ -87,6 +93,7 @@ enum Field {
     Type,
     F,
     Value,
+    Final,
     /// `time`, `error` and whatever else a recorder adds: read past.
     Other,
 }
@@ -106,6 +113,7 @@ impl<'de> Deserialize<'de> for Field {
                     "type" => Field::Type,
                     "f" => Field::F,
                     "value" => Field::Value,
+                    "final" => Field::Final,
                     _ => Field::Other,
                 })
             }
@@ -203,8 +211,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             return Ok(Shape::Empty);
         };
         if shape == Shape::Keys {
-            while seq.next_element::<AnyKey>()?.is_some() {}
-            return Ok(Shape::Keys);
+            loop {
+                let key = KnownKey {
+                    keys: &*self.keys,
+                    mops: &mut *self.mops,
+                };
+                if seq.next_element_seed(key)?.is_none() {
+                    return Ok(Shape::Keys);
+                }
+            }
         }
         loop {
             let mop = MicroOpSeed {
@@ -249,42 +264,58 @@ impl<'de> Visitor<'de> for FirstSeed<'_> {
         Ok(Shape::MicroOps)
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find(v));
         Ok(Shape::Keys)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
         Ok(Shape::Keys)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
         Ok(Shape::Keys)
     }
 }
 
-/// A key in a list of keys: checked, not numbered (only keys that carry
-/// records matter to the judges).
-struct AnyKey;
+/// A key in a list of keys: checked, and kept only if the history has seen
+/// it carry a record (only those keys matter to the judges; numbering the
+/// others would count keys that hold nothing).
+struct KnownKey<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
 
-impl<'de> Deserialize<'de> for AnyKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyKey, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = AnyKey;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key (a string or an integer)")
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyKey, E> {
-                Ok(AnyKey)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<AnyKey, E> {
-                Ok(AnyKey)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<AnyKey, E> {
-                Ok(AnyKey)
-            }
-        }
-        d.deserialize_any(V)
+impl<'de> DeserializeSeed<'de> for KnownKey<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for KnownKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key (a string or an integer)")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find(v));
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
+        Ok(())
     }
 }
 

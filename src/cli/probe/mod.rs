@@ -8,9 +8,10 @@
 //! commit what they read, in the order of the consumer loop
 //! ([`crate::consumer`]): after each poll, or every auto-commit interval
 //! before a poll, as Kafka's consumer does with `enable.auto.commit`; at
-//! the end one more consumer reads every partition to its end, so that an
-//! acknowledged value never read is judged `unseen`. Every operation is a
-//! line of the history when invoked and another when it completes.
+//! the end one more consumer reads every partition to its end (the final
+//! read, the ground truth of what the system holds), and the history says
+//! which partitions it read to their end. Every operation is a line of the
+//! history when invoked and another when it completes.
 //!
 //! The parts, by role: [`settings`] (the client settings by Kafka's names),
 //! [`recorder`] (the history as it is written), [`client`] (the system
@@ -28,7 +29,7 @@ mod workload;
 use super::verify_history::print_report;
 use crate::history::verify;
 use clap::Args;
-use client::{connect, create_topic, partitions};
+use client::{connect, partitions, prepare_topic};
 use final_read::read_to_end;
 use nemesis::{nemesis, Schedule};
 use recorder::{History, Log};
@@ -196,7 +197,7 @@ pub fn run(args: ProbeArgs) -> Result<u8, String> {
 }
 
 /// How long setting up (connecting, creating the topic, finding leaders)
-/// and the final read may take.
+/// and learning where partitions end for the final read may take.
 const SETUP_WAIT: Duration = Duration::from_secs(30);
 
 async fn drive(
@@ -211,7 +212,7 @@ async fn drive(
     // a value twice, a duplicate of the client's making.
     let writer = connect(&bootstrap, &w.settings, Some(Duration::ZERO)).await?;
     let timeout_ms = w.settings.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-    create_topic(&reader, &args.topic, w.keys, timeout_ms).await?;
+    prepare_topic(&reader, &args.topic, w.keys, timeout_ms).await?;
     let readers = Arc::new(partitions(&reader, &args.topic, w.keys).await?);
     let writers = Arc::new(partitions(&writer, &args.topic, w.keys).await?);
 

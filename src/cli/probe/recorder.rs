@@ -23,8 +23,9 @@ impl History {
         kind: &str,
         f: &str,
         value: Value,
+        final_read: bool,
     ) -> Result<(), String> {
-        let line = json!({
+        let mut line = json!({
             "index": self.index,
             "time": self.start.elapsed().as_nanos() as u64,
             "process": process,
@@ -32,6 +33,9 @@ impl History {
             "f": f,
             "value": value,
         });
+        if final_read {
+            line["final"] = json!(true);
+        }
         self.index += 1;
         writeln!(self.out, "{line}").map_err(|e| format!("cannot write the history: {e}"))
     }
@@ -48,12 +52,33 @@ impl Log {
         f: &str,
         value: Value,
     ) -> Result<(), String> {
+        self.write(process, kind, f, value, false)
+    }
+
+    /// An `assign` that starts a final read (`"final": true`).
+    pub(super) fn record_final_assign(
+        &self,
+        process: u64,
+        kind: &str,
+        keys: Value,
+    ) -> Result<(), String> {
+        self.write(process, kind, "assign", keys, true)
+    }
+
+    fn write(
+        &self,
+        process: u64,
+        kind: &str,
+        f: &str,
+        value: Value,
+        final_read: bool,
+    ) -> Result<(), String> {
         // A poisoned lock means a writer panicked mid-line: the history is
         // no longer trustworthy.
         let mut history = self
             .0
             .lock()
             .map_err(|_| "the history writer failed".to_string())?;
-        history.record(process, kind, f, value)
+        history.record(process, kind, f, value, final_read)
     }
 }

@@ -107,6 +107,7 @@ pub(super) async fn poll(
     readers: &[PartitionClient],
     positions: &mut [i64],
     want: &[usize],
+    max_bytes: i32,
 ) -> Result<(), String> {
     w.log.record(process, "invoke", "poll", json!([["poll"]]))?;
     let mut read = serde_json::Map::new();
@@ -114,11 +115,7 @@ pub(super) async fn poll(
     for &key in want {
         let fetched = tokio::time::timeout(
             w.settings.request_timeout,
-            readers[key].fetch_records(
-                positions[key],
-                1..w.settings.fetch_max_bytes,
-                w.settings.fetch_max_wait_ms,
-            ),
+            readers[key].fetch_records(positions[key], 1..max_bytes, w.settings.fetch_max_wait_ms),
         )
         .await;
         let Ok(Ok((records, _high_watermark))) = fetched else {
@@ -190,7 +187,8 @@ pub(super) async fn consume(
                     let ok = commit(process, &w, &mut committer, &due).await?;
                     app.commit_ended(&due, ok, now());
                 }
-                poll(process, &w, &readers, &mut positions, &all).await?;
+                let max_bytes = w.settings.fetch_max_bytes;
+                poll(process, &w, &readers, &mut positions, &all, max_bytes).await?;
                 app.returned(&offsets(&positions));
             }
             // The probe's application does nothing with what it reads

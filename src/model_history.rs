@@ -126,7 +126,12 @@ pub const CLIENT_VIEW: &[ClientView] = &[
     },
     ClientView {
         property: "at_least_once",
-        anomalies: &[Anomaly::Unseen, Anomaly::LostWrite, Anomaly::PollSkip],
+        anomalies: &[
+            Anomaly::Unseen,
+            Anomaly::LostWrite,
+            Anomaly::PollSkip,
+            Anomaly::IntPollSkip,
+        ],
         invisible: "when the message is still in the log and the consumer application skipped it (auto.offset.reset=latest, a commit before processing, a handoff queue lost in a crash): the final read finds it; a history judges the system, not what the application processed",
     },
     ClientView {

@@ -219,7 +219,7 @@ fn poll_skip_a_consumer_jumps_over_a_record() {
 }
 
 #[test]
-fn poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
+fn int_poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
     let mut bad = History::default();
     bad.acked(0, "0", 0, 1)
         .acked(0, "0", 1, 2)
@@ -234,8 +234,9 @@ fn poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
         .acked(0, "0", 5, 3)
         .polled(1, "0", &[(0, 1), (1, 2), (5, 3)])
         .polled(2, "0", &[(0, 1), (1, 2), (5, 3)]);
-    // One poll shows both reads; the acknowledgement shows offset 1.
-    assert_flags(&bad, &clean, &[("poll-skip", &[&[4, 8]])]);
+    // One poll shows both reads (Jepsen's int-poll-skip); the
+    // acknowledgement shows offset 1.
+    assert_flags(&bad, &clean, &[("int-poll-skip", &[&[4, 8]])]);
 }
 
 #[test]
@@ -565,13 +566,17 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
             "duplicate",
             "poll-skip",
             "nonmonotonic-poll",
+            "int-poll-skip",
+            "int-nonmonotonic-poll",
             "nonmonotonic-send",
+            "int-send-skip",
+            "int-nonmonotonic-send",
             "inconsistent-offsets",
             "G1a"
         ]
     );
     names.dedup();
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 13);
     for a in Anomaly::ALL {
         assert_eq!(Anomaly::from_name(a.name()), Some(a));
         assert!(!a.definition().is_empty());
@@ -707,4 +712,91 @@ fn final_marks_an_assign_only_and_final_read_takes_keys() {
         error(&[offsets]),
         "an invoke final-read takes a list of keys"
     );
+}
+
+#[test]
+fn int_nonmonotonic_poll_one_poll_returns_a_record_below_the_one_before() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(1, 2), (0, 1)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)]);
+    assert_flags(&bad, &clean, &[("int-nonmonotonic-poll", &[&[6]])]);
+}
+
+/// One send operation of values 1 and 2 to key 0, landing at `offsets`,
+/// then value 3 from another process at `other`, then a poll of all.
+fn two_sends_in_one_operation(offsets: (u64, u64), other: u64) -> History {
+    let (a, b) = offsets;
+    let mut h = History::default();
+    h.op(
+        0,
+        "invoke",
+        "send",
+        r#"[["send", "0", 1], ["send", "0", 2]]"#,
+    )
+    .op(
+        0,
+        "ok",
+        "send",
+        &format!(r#"[["send", "0", [{a}, 1]], ["send", "0", [{b}, 2]]]"#),
+    )
+    .acked(1, "0", other, 3);
+    let mut read = vec![(a, 1), (b, 2), (other, 3)];
+    read.sort();
+    h.polled(2, "0", &read);
+    h
+}
+
+#[test]
+fn int_nonmonotonic_send_a_later_send_of_one_operation_lands_lower() {
+    let bad = two_sends_in_one_operation((1, 0), 2);
+    let clean = two_sends_in_one_operation((0, 1), 2);
+    assert_flags(&bad, &clean, &[("int-nonmonotonic-send", &[&[2]])]);
+}
+
+#[test]
+fn int_send_skip_is_reported_and_allowed() {
+    // Another client's send landed between one operation's two sends:
+    // normal in Kafka, so reported, and the history stays valid.
+    let skipped = two_sends_in_one_operation((0, 2), 1);
+    let together = two_sends_in_one_operation((0, 1), 2);
+    let report = skipped.judge();
+    assert_eq!(flagged(&report), vec![("int-send-skip", vec![vec![2, 4]])]);
+    let case = &report.anomalies.of(Anomaly::IntSendSkip)[0];
+    assert!(case.allowed.is_some(), "{case:?}");
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    assert!(report.bad.is_empty());
+    let report = together.judge();
+    assert_eq!(report.anomalies.total(), 0, "{report:#?}");
+}
+
+#[test]
+fn a_poll_skip_is_allowed_under_subscribe_and_bad_under_assign() {
+    let history = |how: &str| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .acked(0, "0", 2, 3)
+            .op(1, "invoke", how, r#"["0"]"#)
+            .op(1, "ok", how, r#"["0"]"#)
+            .polled(1, "0", &[(0, 1)])
+            .polled(1, "0", &[(2, 3)])
+            .polled(2, "0", &[(0, 1), (1, 2), (2, 3)]);
+        h
+    };
+    let report = history("assign").judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(report.bad, vec!["poll-skip"]);
+    // A group's rebalance may move a subscribed consumer between polls.
+    let report = history("subscribe").judge();
+    assert_eq!(flagged(&report), vec![("poll-skip", vec![vec![4, 10, 12]])]);
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["anomalies"]["poll-skip"][0]["allowed"].is_string());
+    assert_eq!(json["bad"], serde_json::json!([]));
 }

@@ -61,12 +61,23 @@ pub(super) fn print_report(path: &str, report: &Report) {
             );
         }
     }
-    let counts: Vec<String> = Anomaly::ALL
-        .iter()
-        .map(|&a| (a, report.anomalies.of(a).len()))
-        .filter(|&(_, n)| n > 0)
-        .map(|(a, n)| format!("{} {n}", a.name()))
-        .collect();
+    let count_of = |bad: bool| -> Vec<String> {
+        Anomaly::ALL
+            .iter()
+            .map(|&a| {
+                let n = report
+                    .anomalies
+                    .of(a)
+                    .iter()
+                    .filter(|c| c.allowed.is_none() == bad)
+                    .count();
+                (a, n)
+            })
+            .filter(|&(_, n)| n > 0)
+            .map(|(a, n)| format!("{} {n}", a.name()))
+            .collect()
+    };
+    let (counts, allowed) = (count_of(true), count_of(false));
     for u in &report.unjudged {
         say!(
             "not judged: the final read stopped short of the end of key {}; {} not judged (acknowledged and never polled, or polled and not read again)",
@@ -74,20 +85,28 @@ pub(super) fn print_report(path: &str, report: &Report) {
             count(u.values, "value", "values")
         );
     }
+    let allowed = if allowed.is_empty() {
+        String::new()
+    } else {
+        format!(" (allowed: {})", allowed.join(", "))
+    };
     let verdict = match report.valid {
-        Validity::Valid => "valid".to_string(),
+        Validity::Valid => format!("valid{allowed}"),
         Validity::Unknown => {
             let values: u64 = report.unjudged.iter().map(|u| u.values).sum();
             format!(
-                "INCONCLUSIVE: no anomaly, but {} of {} the final read did not reach",
+                "INCONCLUSIVE: no anomaly, but {} of {} the final read did not reach{allowed}",
                 count(values, "value", "values"),
                 count(report.unjudged.len() as u64, "key", "keys")
             )
         }
         Validity::Invalid => {
-            let total = report.anomalies.total() as u64;
+            let total = report
+                .anomalies
+                .total()
+                .saturating_sub(report.anomalies.allowed()) as u64;
             format!(
-                "INVALID, {}: {}",
+                "INVALID, {}: {}{allowed}",
                 count(total, "anomaly", "anomalies"),
                 counts.join(", ")
             )
@@ -120,5 +139,8 @@ fn describe(case: &Case) -> String {
             )
         })
         .collect();
-    format!("{}; see {}", case.why, ops.join(", "))
+    let allowed = case
+        .allowed
+        .map_or(String::new(), |why| format!(" (allowed: {why})"));
+    format!("{}; see {}{allowed}", case.why, ops.join(", "))
 }

@@ -75,6 +75,8 @@ struct Client {
     /// Its ok polls are a final read: it assigned itself keys with
     /// `"final": true` and has not assigned, subscribed or crashed since.
     final_read: bool,
+    /// Its last assignment was a subscribe (a group's rebalances move it).
+    subscribed: bool,
 }
 
 fn mark(marks: &mut Vec<Option<Mark>>, key: KeyId) -> &mut Option<Mark> {
@@ -123,6 +125,27 @@ struct Sending {
     duplicate_reported: bool,
     g1a_reported: bool,
 }
+
+/// What crossed a gap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Across {
+    Polls,
+    Sends,
+}
+
+/// The two operations on either side of a gap (one operation twice for a
+/// gap within it), and whether the consumer had subscribed.
+#[derive(Clone, Copy)]
+struct Gap {
+    before: OpRef,
+    after: OpRef,
+    subscribed: bool,
+}
+
+/// Jepsen's exemption: a consumer that subscribed may be moved between
+/// polls by a rebalance, and resume anywhere.
+const SUBSCRIBED: &str =
+    "the consumer subscribed: a rebalance may move it between polls (Jepsen allows it under subscribe)";
 
 /// What one offset of a key was first seen to hold.
 #[derive(Clone, Copy)]
@@ -186,8 +209,11 @@ struct Seen {
     logs: Vec<KeyLog>,
     /// By value, as u64.
     values: DenseMap<Sending>,
-    /// (key, from, to) a consumer read across, with the two reads.
-    gaps: HashMap<(KeyId, Offset, Offset), (OpRef, OpRef)>,
+    /// (how, key, from, to): two successive reads of a key by one consumer,
+    /// or two successive sends of one operation, jumped from offset `from`
+    /// to `to`; skipped if a record lies in between, as the end of the
+    /// history tells.
+    gaps: HashMap<(Across, KeyId, Offset, Offset), Gap>,
     /// (key, offset, value) already reported as inconsistent.
     conflicts: HashSet<(KeyId, Offset, Value)>,
     cases: Cases,
@@ -287,10 +313,12 @@ impl Checker {
             F::Assign | F::Subscribe if op.kind != Type::Fail => {
                 client.forget_reads();
                 client.final_read = op.final_read && op.kind == Type::Ok;
+                client.subscribed = op.f == F::Subscribe;
             }
             F::Crash => {
                 client.forget_reads();
                 client.final_read = false;
+                client.subscribed = false;
             }
             F::FinalRead if op.kind != Type::Fail => {
                 self.seen
@@ -309,7 +337,8 @@ impl Checker {
         self.seen.finish(&self.keys);
         let cases = self.seen.cases;
         let unjudged = self.seen.unjudged;
-        let valid = if cases.total() > 0 {
+        let bad: Vec<&'static str> = cases.bad().into_iter().map(Anomaly::name).collect();
+        let valid = if !bad.is_empty() {
             Validity::Invalid
         } else if !unjudged.is_empty() {
             Validity::Unknown
@@ -322,6 +351,7 @@ impl Checker {
             keys: self.keys.len(),
             values: self.seen.values.len(),
             anomalies: cases,
+            bad,
             unjudged,
         }
     }
@@ -466,9 +496,24 @@ impl Seen {
                     op: here,
                 };
                 if let Some(before) = mark(&mut client.sent_at, sent.key).replace(now) {
+                    let within = before.op.line == here.line;
                     if offset <= before.offset {
                         let case = nonmonotonic_send(keys, sent.key, before, now);
-                        self.cases.push(Anomaly::NonmonotonicSend, case);
+                        let anomaly = if within {
+                            Anomaly::IntNonmonotonicSend
+                        } else {
+                            Anomaly::NonmonotonicSend
+                        };
+                        self.cases.push(anomaly, case);
+                    } else if within && offset > before.offset + 1 {
+                        let gap = Gap {
+                            before: here,
+                            after: here,
+                            subscribed: false,
+                        };
+                        self.gaps
+                            .entry((Across::Sends, sent.key, before.offset, offset))
+                            .or_insert(gap);
                     }
                 }
             }
@@ -546,13 +591,25 @@ impl Seen {
             };
             let last = mark(&mut client.read_at, r.key);
             if let Some(before) = last.replace(now) {
+                let within = before.op.line == here.line;
                 if r.offset <= before.offset {
-                    let case = nonmonotonic_poll(keys, r.key, before, now);
-                    self.cases.push(Anomaly::NonmonotonicPoll, case);
+                    let mut case = nonmonotonic_poll(keys, r.key, before, now);
+                    let anomaly = if within {
+                        Anomaly::IntNonmonotonicPoll
+                    } else {
+                        case.allowed = client.subscribed.then_some(SUBSCRIBED);
+                        Anomaly::NonmonotonicPoll
+                    };
+                    self.cases.push(anomaly, case);
                 } else if r.offset > before.offset + 1 {
+                    let gap = Gap {
+                        before: before.op,
+                        after: here,
+                        subscribed: client.subscribed,
+                    };
                     self.gaps
-                        .entry((r.key, before.offset, r.offset))
-                        .or_insert((before.op, here));
+                        .entry((Across::Polls, r.key, before.offset, r.offset))
+                        .or_insert(gap);
                 }
             }
         }
@@ -627,7 +684,7 @@ impl Seen {
     }
 
     fn finish(&mut self, keys: &Keys) {
-        for (&(key, from, to), &(before, after)) in &self.gaps {
+        for (&(across, key, from, to), gap) in &self.gaps {
             let Some((skipped, slot)) = self
                 .logs
                 .get(key as usize)
@@ -635,19 +692,33 @@ impl Seen {
             else {
                 continue;
             };
+            let (anomaly, did, allowed) = match (across, gap.before.line == gap.after.line) {
+                (Across::Polls, true) => (Anomaly::IntPollSkip, "read", None),
+                (Across::Polls, false) => (
+                    Anomaly::PollSkip,
+                    "read",
+                    gap.subscribed.then_some(SUBSCRIBED),
+                ),
+                (Across::Sends, _) => (
+                    Anomaly::IntSendSkip,
+                    "sent to",
+                    Some("other clients' sends may land between one operation's (Jepsen always allows it)"),
+                ),
+            };
             self.cases.push(
-                Anomaly::PollSkip,
+                anomaly,
                 Case {
                     key: keys.name(key).to_string(),
                     values: vec![slot.value],
                     offsets: vec![from, skipped, to],
                     why: format!(
-                        "process {} read offset {from} of key {}, then offset {to}, skipping offset {skipped} (value {})",
-                        after.process,
+                        "process {} {did} offset {from} of key {}, then offset {to}, skipping offset {skipped} (value {})",
+                        gap.after.process,
                         keys.name(key),
                         slot.value
                     ),
-                    ops: in_order(vec![before, slot.op, after]),
+                    ops: in_order(vec![gap.before, slot.op, gap.after]),
+                    allowed,
                 },
             );
         }
@@ -693,6 +764,7 @@ impl Seen {
                         offsets: vec![],
                         why: format!("value {value} of key {name} was acknowledged (at no known offset) but never polled"),
                         ops: vec![s.send],
+                        allowed: None,
                     },
                 );
                 continue;
@@ -709,6 +781,7 @@ impl Seen {
                             at.offset
                         ),
                         ops: vec![s.send],
+                        allowed: None,
                     },
                 );
             }
@@ -729,6 +802,7 @@ impl Seen {
                             at.offset, top.offset, top.value
                         ),
                         ops: in_order(vec![s.send, top.op]),
+                        allowed: None,
                     },
                 );
             }
@@ -757,6 +831,7 @@ fn lost_after_read(keys: &Keys, value: Value, s: &Sending, poll: OpRef, end: OpR
             "value {value} of key {name} was polled{offset}, but the final read, which read key {name} to its end, did not return it"
         ),
         ops: in_order(vec![s.send, poll, end]),
+        allowed: None,
     }
 }
 
@@ -794,6 +869,7 @@ fn out_of_order(keys: &Keys, key: KeyId, before: Mark, now: Mark, why: String) -
         offsets: vec![before.offset, now.offset],
         why,
         ops: in_order(vec![before.op, now.op]),
+        allowed: None,
     }
 }
 
@@ -816,6 +892,7 @@ fn inconsistent(
             first.value
         ),
         ops: in_order(vec![first.op, here]),
+        allowed: None,
     }
 }
 
@@ -828,6 +905,7 @@ fn duplicate(keys: &Keys, value: Value, first: Place, then: Place) -> Case {
         offsets: vec![first.offset, then.offset],
         why: format!("value {value} is at {} and at {}", at(first), at(then)),
         ops: in_order(vec![first.op, then.op]),
+        allowed: None,
     }
 }
 
@@ -843,5 +921,6 @@ fn g1a(keys: &Keys, value: Value, polled: Place, failed: OpRef) -> Case {
             polled.offset
         ),
         ops: in_order(vec![polled.op, failed]),
+        allowed: None,
     }
 }

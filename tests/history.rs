@@ -415,6 +415,7 @@ fn the_schema_accepts_the_lines_the_checker_reads() {
         r#"{"index": 0, "process": 0, "type": "ok", "f": "assign", "value": ["0"], "final": true}"#,
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": ["0", 1]}"#,
         r#"{"index": 0, "process": 0, "type": "ok", "f": "final-read", "value": []}"#,
+        r#"{"index": 0, "process": 0, "type": "ok", "f": "txn", "value": [["send", "0", [0, 1]], ["poll", {"1": [[3, 4]]}]]}"#,
     ];
     let good = example
         .lines()
@@ -442,6 +443,7 @@ fn the_schema_accepts_the_lines_the_checker_reads() {
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "poll", "value": [["poll"]], "final": true}"#,
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": {"0": 1}}"#,
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read"}"#,
+        r#"{"index": 0, "process": 0, "type": "invoke", "f": "txn", "value": {"0": 1}}"#,
     ];
     for line in bad {
         let value: serde_json::Value = serde_json::from_str(line).expect("JSON");
@@ -451,4 +453,25 @@ fn the_schema_accepts_the_lines_the_checker_reads() {
             "the checker reads {line}"
         );
     }
+}
+
+/// Two transactions that each polled the other's send.
+const G1C: &str = r#"{"index": 0, "process": 0, "type": "invoke", "f": "txn", "value": [["send", "0", 1], ["poll"]]}
+{"index": 1, "process": 1, "type": "invoke", "f": "txn", "value": [["send", "1", 2], ["poll"]]}
+{"index": 2, "process": 0, "type": "ok", "f": "txn", "value": [["send", "0", [0, 1]], ["poll", {"1": [[0, 2]]}]]}
+{"index": 3, "process": 1, "type": "ok", "f": "txn", "value": [["send", "1", [0, 2]], ["poll", {"0": [[0, 1]]}]]}
+"#;
+
+#[test]
+fn a_g1c_cycle_is_invalid_unless_write_order_is_inferred() {
+    let out = oracle(&["verify-history", "-"], Some(G1C));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("the transaction at line 3 sent value 1 to key 0, which the transaction at line 4 polled"), "{report}");
+    assert!(report.ends_with("INVALID, 1 anomaly: G1c 1\n"), "{report}");
+    let out = oracle(&["verify-history", "--ww-deps", "--json", "-"], Some(G1C));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["valid"], true);
+    assert!(json["anomalies"]["G1c"][0]["allowed"].is_string(), "{json}");
 }

@@ -1,8 +1,8 @@
 //! `kafka-oracle verify-history FILE`: judge a recorded history.
 
-use crate::history::verify;
+use crate::history::verify_with;
 use clap::Args;
-use kafka_oracle_properties::history::{Anomaly, Case, Report, Validity};
+use kafka_oracle_properties::history::{Anomaly, Case, Checker, Report, Validity};
 use std::fs::File;
 use std::io::BufReader;
 
@@ -13,6 +13,11 @@ pub struct VerifyHistoryArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Order transactions by the offsets of their sends too (Jepsen's
+    /// --ww-deps): write cycles are reported (G0), and cycles through
+    /// that order allowed (G0, G1c).
+    #[arg(long)]
+    ww_deps: bool,
 }
 
 /// The human report lists this many cases of each anomaly; --json all.
@@ -20,11 +25,12 @@ const SHOWN: usize = 20;
 
 pub fn run(args: VerifyHistoryArgs) -> Result<u8, String> {
     let path = &args.file;
+    let checker = Checker::with_ww_deps(args.ww_deps);
     let verdict = if path == "-" {
-        verify(std::io::stdin().lock())
+        verify_with(std::io::stdin().lock(), checker)
     } else {
         let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
-        verify(BufReader::with_capacity(1 << 16, file))
+        verify_with(BufReader::with_capacity(1 << 16, file), checker)
     };
     let report = verdict.map_err(|e| e.in_file(path))?;
     if args.json {

@@ -52,6 +52,9 @@ pub struct Checker {
     clients: DenseMap<Client>,
     seen: Seen,
     ops: u64,
+    /// Infer write-write dependencies between transactions from offsets
+    /// (Jepsen's `--ww-deps`).
+    ww_deps: bool,
 }
 
 /// A process's position in a key: the offset it last read, or where its last
@@ -220,6 +223,18 @@ struct Seen {
     /// Keys whose final read did not reach their end, and what could not
     /// be judged on them.
     unjudged: Vec<Unjudged>,
+    /// What ok transactions polled of others' sends: write-read
+    /// dependencies, whose writer is known once the history ends (its
+    /// send's completion). Only transactions both read and write, so only
+    /// they can close a cycle.
+    txn_reads: Vec<TxnRead>,
+}
+
+#[derive(Clone, Copy)]
+struct TxnRead {
+    reader: OpRef,
+    key: KeyId,
+    value: Value,
 }
 
 fn in_order(mut ops: Vec<OpRef>) -> Vec<OpRef> {
@@ -231,6 +246,16 @@ fn in_order(mut ops: Vec<OpRef>) -> Vec<OpRef> {
 impl Checker {
     pub fn new() -> Checker {
         Checker::default()
+    }
+
+    /// With `ww_deps`, transactions are also ordered by the offsets of
+    /// their sends (Jepsen's `--ww-deps`): cycles through that order are
+    /// reported (G0 alone, G1c with a read), and allowed.
+    pub fn with_ww_deps(ww_deps: bool) -> Checker {
+        Checker {
+            ww_deps,
+            ..Checker::default()
+        }
     }
 
     /// Reads and judges line number `line` (1-based).
@@ -276,7 +301,7 @@ impl Checker {
                     f.name()
                 ));
             }
-            if op.f == F::Send {
+            if matches!(op.f, F::Send | F::Txn) {
                 self.seen
                     .invoke_send(here, &self.mops, &mut client.sending)?;
             }
@@ -310,6 +335,15 @@ impl Checker {
             F::Poll if op.kind == Type::Ok => {
                 self.seen.poll(&self.keys, here, &self.mops, client)?
             }
+            F::Txn => {
+                let (keys, mops) = (&self.keys, &self.mops);
+                self.seen
+                    .complete_send(keys, here, invoked, op.shape, mops, client)?;
+                if op.kind == Type::Ok {
+                    self.seen.txn_reads(keys, here, mops)?;
+                    self.seen.poll(keys, here, mops, client)?;
+                }
+            }
             F::Assign | F::Subscribe if op.kind != Type::Fail => {
                 client.forget_reads();
                 client.final_read = op.final_read && op.kind == Type::Ok;
@@ -334,7 +368,7 @@ impl Checker {
 
     /// Judges what only the whole history shows, and reports.
     pub fn finish(mut self) -> Report {
-        self.seen.finish(&self.keys);
+        self.seen.finish(&self.keys, self.ww_deps);
         let cases = self.seen.cases;
         let unjudged = self.seen.unjudged;
         let bad: Vec<&'static str> = cases.bad().into_iter().map(Anomaly::name).collect();
@@ -369,6 +403,8 @@ fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
         (F::Assign | F::Subscribe, Shape::Keys | Shape::Empty) => true,
         (F::Commit | F::Assign | F::Subscribe, Shape::Absent) => completion,
         (F::Crash, Shape::Absent) => true,
+        (F::Txn, Shape::MicroOps | Shape::Empty) => true,
+        (F::Txn, Shape::Absent) => completion && op.kind != Type::Ok,
         (F::FinalRead, Shape::Keys | Shape::Empty) => true,
         (F::FinalRead, Shape::Absent) => completion && op.kind != Type::Ok,
         _ => false,
@@ -380,6 +416,7 @@ fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
             F::Commit => "an object of key to offset",
             F::Assign | F::Subscribe => "a list of keys",
             F::Crash => "no value",
+            F::Txn => "a list of [\"send\", key, value] and [\"poll\"] micro-operations",
             F::FinalRead => "a list of keys",
         };
         return Err(format!("a{} {kind} {f} takes {wanted}", an(kind)));
@@ -387,7 +424,7 @@ fn check_shape(op: &Op, mops: &MicroOps) -> Result<(), String> {
     if op.final_read && op.f != F::Assign {
         return Err(format!("\"final\" marks an assign, not a{} {f}", an(f)));
     }
-    if op.f == F::Poll && !completion && !mops.records.is_empty() {
+    if matches!(op.f, F::Poll | F::Txn) && !completion && !mops.records.is_empty() {
         return Err("an invoked poll has no results yet".to_string());
     }
     Ok(())
@@ -408,6 +445,48 @@ impl Seen {
             self.logs.resize_with(i + 1, KeyLog::default);
         }
         &mut self.logs[i]
+    }
+
+    /// What an ok transaction's polls say beyond a poll's: a value it sent
+    /// itself (a precommitted read), or another transaction's (a
+    /// write-read dependency).
+    fn txn_reads(&mut self, keys: &Keys, here: OpRef, mops: &MicroOps) -> Result<(), String> {
+        for r in &mops.records {
+            if mops.sends.iter().any(|s| s.value == r.value) {
+                self.cases.push(
+                    Anomaly::PrecommittedRead,
+                    Case {
+                        key: keys.name(r.key).to_string(),
+                        values: vec![r.value],
+                        offsets: vec![r.offset],
+                        why: format!(
+                            "process {} polled value {} at offset {} of key {} in the transaction that sent it",
+                            here.process,
+                            r.value,
+                            r.offset,
+                            keys.name(r.key)
+                        ),
+                        ops: vec![here],
+                        allowed: None,
+                    },
+                );
+                continue;
+            }
+            if self.values.get(r.value as u64).is_none() {
+                return Err(format!(
+                    "value {} at offset {} of key {} was polled but never sent before",
+                    r.value,
+                    r.offset,
+                    keys.name(r.key)
+                ));
+            }
+            self.txn_reads.push(TxnRead {
+                reader: here,
+                key: r.key,
+                value: r.value,
+            });
+        }
+        Ok(())
     }
 
     /// A final read of `keys` went as far as `reach`: a key read to its end
@@ -683,7 +762,7 @@ impl Seen {
         Ok(())
     }
 
-    fn finish(&mut self, keys: &Keys) {
+    fn finish(&mut self, keys: &Keys, ww_deps: bool) {
         for (&(across, key, from, to), gap) in &self.gaps {
             let Some((skipped, slot)) = self
                 .logs
@@ -807,6 +886,7 @@ impl Seen {
                 );
             }
         }
+        self.cycles(keys, ww_deps);
         self.unjudged = unjudged
             .into_iter()
             .map(|(key, values)| Unjudged {
@@ -816,6 +896,242 @@ impl Seen {
             .collect();
         self.cases.sort();
     }
+}
+
+/// A dependency between two transactions: `to` polled `value` of `key`,
+/// which `from` sent (write-read), or `from` sent the value of `key` just
+/// before the one `to` sent, `value` (write-write, in offset order).
+#[derive(Clone, Copy)]
+struct Link {
+    from: OpRef,
+    to: OpRef,
+    key: KeyId,
+    value: Value,
+    write_write: bool,
+}
+
+impl Link {
+    fn describe(&self, keys: &Keys) -> String {
+        let (a, b, key) = (self.from.line, self.to.line, keys.name(self.key));
+        if self.write_write {
+            format!(
+                "the transaction at line {a} sent to key {key} just before the transaction at line {b} sent value {}",
+                self.value
+            )
+        } else {
+            format!(
+                "the transaction at line {a} sent value {} to key {key}, which the transaction at line {b} polled",
+                self.value
+            )
+        }
+    }
+}
+
+/// Jepsen's exemptions for cycles (its `allowed-error-types`).
+const G0_ALLOWED: &str = "Kafka does not isolate writes (Jepsen always allows G0)";
+const G1C_ALLOWED: &str =
+    "with write-write order, such cycles are expected: Kafka does not isolate writes (Jepsen allows G1c with --ww-deps)";
+
+impl Seen {
+    /// Cycles of dependencies between transactions: G1c, a cycle through
+    /// a write-read dependency; with `ww_deps`, also G0, a cycle of
+    /// write-write dependencies alone. One case per strongly connected
+    /// component, as Elle reports them: a shortest cycle through one of
+    /// its dependencies.
+    fn cycles(&mut self, keys: &Keys, ww_deps: bool) {
+        let mut links = self.write_read();
+        if ww_deps {
+            links.extend(self.write_write());
+        }
+        if links.is_empty() {
+            return;
+        }
+        let g1c = ww_deps.then_some(G1C_ALLOWED);
+        self.cycle_cases(keys, &links, Anomaly::G1c, g1c, |l| !l.write_write);
+        if ww_deps {
+            let ww: Vec<Link> = links.iter().copied().filter(|l| l.write_write).collect();
+            self.cycle_cases(keys, &ww, Anomaly::G0, Some(G0_ALLOWED), |_| true);
+        }
+    }
+
+    /// The write-read dependencies: a transaction's sends settle with its
+    /// completion, so a read of a send still pending at the end names no
+    /// writer.
+    fn write_read(&self) -> Vec<Link> {
+        self.txn_reads
+            .iter()
+            .filter_map(|read| {
+                let writer = self.writer(read.value)?;
+                Some(Link {
+                    from: writer,
+                    to: read.reader,
+                    key: read.key,
+                    value: read.value,
+                    write_write: false,
+                })
+            })
+            .collect()
+    }
+
+    /// The write-write dependencies: successive values of each key, in
+    /// offset order, sent by two transactions.
+    fn write_write(&self) -> Vec<Link> {
+        let mut links = Vec::new();
+        for (key, log) in self.logs.iter().enumerate() {
+            let mut order: Vec<(Offset, Value)> =
+                log.offsets.iter().map(|(o, s)| (o, s.value)).collect();
+            order.sort_unstable();
+            for pair in order.windows(2) {
+                let (Some(a), Some(b)) = (self.writer(pair[0].1), self.writer(pair[1].1)) else {
+                    continue;
+                };
+                if a.line != b.line {
+                    links.push(Link {
+                        from: a,
+                        to: b,
+                        key: key as KeyId,
+                        value: pair[1].1,
+                        write_write: true,
+                    });
+                }
+            }
+        }
+        links
+    }
+
+    /// The completed transaction that sent `value`, if one did.
+    fn writer(&self, value: Value) -> Option<OpRef> {
+        let send = self.values.get(value as u64)?.send;
+        (send.f == F::Txn && send.kind != Type::Invoke).then_some(send)
+    }
+
+    /// A case of `anomaly` for each strongly connected component of
+    /// `links` with a link `through` allows inside it.
+    fn cycle_cases(
+        &mut self,
+        keys: &Keys,
+        links: &[Link],
+        anomaly: Anomaly,
+        allowed: Option<&'static str>,
+        through: impl Fn(&Link) -> bool,
+    ) {
+        let mut node: HashMap<u64, usize> = HashMap::new();
+        let mut id = |op: OpRef| {
+            let next = node.len();
+            *node.entry(op.line).or_insert(next)
+        };
+        let edges: Vec<(usize, usize)> = links.iter().map(|l| (id(l.from), id(l.to))).collect();
+        let component = components(node.len(), &edges);
+        let mut reported = HashSet::new();
+        for (e, &(from, to)) in edges.iter().enumerate() {
+            let c = component[from];
+            if c != component[to] || !through(&links[e]) || !reported.insert(c) {
+                continue;
+            }
+            let mut cycle = vec![e];
+            cycle.extend(path(to, from, &edges, |n| component[n] == c));
+            let steps: Vec<String> = cycle.iter().map(|&e| links[e].describe(keys)).collect();
+            self.cases.push(
+                anomaly,
+                Case {
+                    key: keys.name(links[e].key).to_string(),
+                    values: cycle.iter().map(|&e| links[e].value).collect(),
+                    offsets: vec![],
+                    why: format!("a cycle of dependencies: {}", steps.join("; ")),
+                    ops: in_order(cycle.iter().map(|&e| links[e].to).collect()),
+                    allowed,
+                },
+            );
+        }
+    }
+}
+
+/// The strongly connected component of each node (Kosaraju's algorithm,
+/// with explicit stacks: a history's graph may be deep).
+fn components(nodes: usize, edges: &[(usize, usize)]) -> Vec<usize> {
+    let (mut out, mut into) = (vec![Vec::new(); nodes], vec![Vec::new(); nodes]);
+    for &(a, b) in edges {
+        out[a].push(b);
+        into[b].push(a);
+    }
+    // Nodes in the order their depth-first search finishes.
+    let mut finished = Vec::with_capacity(nodes);
+    let mut seen = vec![false; nodes];
+    for start in 0..nodes {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut stack = vec![(start, 0)];
+        while let Some((n, next)) = stack.pop() {
+            if let Some(&m) = out[n].get(next) {
+                stack.push((n, next + 1));
+                if !seen[m] {
+                    seen[m] = true;
+                    stack.push((m, 0));
+                }
+            } else {
+                finished.push(n);
+            }
+        }
+    }
+    let mut component = vec![usize::MAX; nodes];
+    for (c, &root) in finished.iter().rev().enumerate() {
+        if component[root] != usize::MAX {
+            continue;
+        }
+        component[root] = c;
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            for &m in &into[n] {
+                if component[m] == usize::MAX {
+                    component[m] = c;
+                    stack.push(m);
+                }
+            }
+        }
+    }
+    component
+}
+
+/// The edges of a shortest path from `from` to `to` through nodes `inside`
+/// allows (breadth first); empty if there is none.
+fn path(
+    from: usize,
+    to: usize,
+    edges: &[(usize, usize)],
+    inside: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut by_node: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (e, &(a, _)) in edges.iter().enumerate() {
+        by_node.entry(a).or_default().push(e);
+    }
+    let mut came_by: HashMap<usize, usize> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut reached = HashSet::from([from]);
+    while let Some(n) = queue.pop_front() {
+        if n == to {
+            break;
+        }
+        for &e in by_node.get(&n).into_iter().flatten() {
+            let m = edges[e].1;
+            if inside(m) && reached.insert(m) {
+                came_by.insert(m, e);
+                queue.push_back(m);
+            }
+        }
+    }
+    let mut steps = Vec::new();
+    let mut at = to;
+    while at != from {
+        let Some(&e) = came_by.get(&at) else {
+            return Vec::new();
+        };
+        steps.push(e);
+        at = edges[e].0;
+    }
+    steps.reverse();
+    steps
 }
 
 #[cold]

@@ -44,6 +44,8 @@ pub enum F {
     Subscribe,
     /// The client process crashed (and was replaced by a fresh client).
     Crash,
+    /// A transaction: sends and polls mixed (Jepsen's `:txn`).
+    Txn,
     /// The end of a final read: invoked with the keys it set out to read
     /// to their end, completed with those it did read to their end.
     FinalRead,
@@ -73,13 +75,14 @@ impl Type {
 }
 
 impl F {
-    pub const ALL: [F; 7] = [
+    pub const ALL: [F; 8] = [
         F::Send,
         F::Poll,
         F::Commit,
         F::Assign,
         F::Subscribe,
         F::Crash,
+        F::Txn,
         F::FinalRead,
     ];
 
@@ -91,6 +94,7 @@ impl F {
             "assign" => F::Assign,
             "subscribe" => F::Subscribe,
             "crash" => F::Crash,
+            "txn" => F::Txn,
             "final-read" => F::FinalRead,
             _ => return None,
         })
@@ -104,6 +108,7 @@ impl F {
             F::Assign => "assign",
             F::Subscribe => "subscribe",
             F::Crash => "crash",
+            F::Txn => "txn",
             F::FinalRead => "final-read",
         }
     }

@@ -951,3 +951,31 @@ fn g1c_is_allowed_with_ww_deps() {
     assert_eq!(flagged(&report), vec![("G1c", vec![vec![3, 4]])]);
     assert_eq!(report.valid, Validity::Valid, "{report:#?}");
 }
+
+#[test]
+fn unseen_a_value_of_a_send_that_must_have_committed() {
+    // One send operation of two values, its outcome unknown: a poll of one
+    // of them proves it happened (Jepsen's "must have committed"), so the
+    // other, never polled, is unseen.
+    let history = |polled: &[(u64, i64)]| {
+        let mut h = History::default();
+        h.op(
+            0,
+            "invoke",
+            "send",
+            r#"[["send", "0", 1], ["send", "1", 2]]"#,
+        )
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &polled[..polled.len().min(1)])
+        .polled(1, "1", &polled[polled.len().min(1)..]);
+        h
+    };
+    let bad = history(&[(0, 1)]);
+    let clean = history(&[(0, 1), (0, 2)]);
+    assert_flags(&bad, &clean, &[("unseen", &[&[2]])]);
+    let report = bad.judge();
+    let why = &report.anomalies.of(Anomaly::Unseen)[0].why;
+    assert!(why.contains("must have committed"), "{why}");
+    // With nothing of it polled, nothing says it happened.
+    assert!(history(&[]).judge().is_valid());
+}

@@ -72,7 +72,7 @@ impl Anomaly {
     pub fn definition(self) -> &'static str {
         match self {
             Anomaly::LostWrite => "an acknowledged send at offset o of a key is never polled, although a higher offset of that key was",
-            Anomaly::Unseen => "an acknowledged send is never polled by the end of the history (a lost write is unseen too)",
+            Anomaly::Unseen => "an acknowledged send (or one of an operation that must have committed: a poll returned another of its values) is never polled by the end of the history (a lost write is unseen too)",
             Anomaly::Duplicate => "one value at more than one offset",
             Anomaly::PollSkip => "a consumer's next poll of a key starts past an offset that holds a record, beyond where its last poll of the key ended",
             Anomaly::NonmonotonicPoll => "a consumer's next poll of a key starts at or below where its last poll of the key ended, with no assign, subscribe or crash in between",

@@ -802,6 +802,15 @@ impl Seen {
             );
         }
         let mut unjudged: BTreeMap<KeyId, u64> = BTreeMap::new();
+        // Jepsen's "must have committed": a send operation of unknown
+        // outcome one of whose values was polled happened, so each of its
+        // values is held to what an acknowledged one is.
+        let committed_ops: HashSet<u64> = self
+            .values
+            .iter()
+            .filter(|(_, s)| s.status == Status::Unknown && s.polled.is_some())
+            .map(|(_, s)| s.send.line)
+            .collect();
         for (value, s) in self.values.iter() {
             let value = value as Value;
             let final_read = self.logs.get(s.key as usize).and_then(|log| log.final_read);
@@ -821,9 +830,16 @@ impl Seen {
                 }
                 _ => {}
             }
-            if s.status != Status::Acked || s.polled.is_some() {
+            let must_have_committed =
+                s.status == Status::Unknown && committed_ops.contains(&s.send.line);
+            if !(s.status == Status::Acked || must_have_committed) || s.polled.is_some() {
                 continue;
             }
+            let told = if must_have_committed {
+                "was sent by an operation of unknown outcome that must have committed (a poll returned another of its values)"
+            } else {
+                "was acknowledged"
+            };
             if incomplete {
                 // Never polled, and the final read stopped short of the
                 // key's end: it may lie beyond where the read stopped.
@@ -841,7 +857,7 @@ impl Seen {
                         key: name.to_string(),
                         values: vec![value],
                         offsets: vec![],
-                        why: format!("value {value} of key {name} was acknowledged (at no known offset) but never polled"),
+                        why: format!("value {value} of key {name} {told} (at no known offset) but never polled"),
                         ops: vec![s.send],
                         allowed: None,
                     },
@@ -856,7 +872,7 @@ impl Seen {
                         values: vec![value],
                         offsets: vec![at.offset],
                         why: format!(
-                            "value {value} was acknowledged at offset {} of key {name} but never polled",
+                            "value {value} {told} at offset {} of key {name} but never polled",
                             at.offset
                         ),
                         ops: vec![s.send],

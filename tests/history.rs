@@ -416,6 +416,7 @@ fn the_schema_accepts_the_lines_the_checker_reads() {
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": ["0", 1]}"#,
         r#"{"index": 0, "process": 0, "type": "ok", "f": "final-read", "value": []}"#,
         r#"{"index": 0, "process": 0, "type": "ok", "f": "txn", "value": [["send", "0", [0, 1]], ["poll", {"1": [[3, 4]]}]]}"#,
+        r#"{"index": 0, "process": 0, "type": "ok", "f": "poll", "value": [["poll", {}]], "rebalance-log": [{"keys": ["0", 1]}]}"#,
     ];
     let good = example
         .lines()
@@ -444,6 +445,7 @@ fn the_schema_accepts_the_lines_the_checker_reads() {
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": {"0": 1}}"#,
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read"}"#,
         r#"{"index": 0, "process": 0, "type": "invoke", "f": "txn", "value": {"0": 1}}"#,
+        r#"{"index": 0, "process": 0, "type": "ok", "f": "poll", "value": [["poll", {}]], "rebalance-log": [{"keys": "0"}]}"#,
     ];
     for line in bad {
         let value: serde_json::Value = serde_json::from_str(line).expect("JSON");

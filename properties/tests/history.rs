@@ -869,7 +869,12 @@ fn g1c_two_transactions_each_read_the_others_write() {
 /// Judged with write-write dependencies inferred from offsets (Jepsen's
 /// `--ww-deps`), through serde.
 fn judge_ww(h: &History) -> Report {
-    let mut checker = Checker::with_ww_deps(true);
+    judge_serde(h, Checker::with_ww_deps(true))
+}
+
+/// Judged through serde alone (the scanner reads only the fields it
+/// judges, and leaves others to serde).
+fn judge_serde(h: &History, mut checker: Checker) -> Report {
     for (i, line) in h.0.iter().enumerate() {
         let mut de = serde_json::Deserializer::from_str(line);
         checker.read(i as u64 + 1, &mut de).expect("a good line");
@@ -978,4 +983,32 @@ fn unseen_a_value_of_a_send_that_must_have_committed() {
     assert!(why.contains("must have committed"), "{why}");
     // With nothing of it polled, nothing says it happened.
     assert!(history(&[]).judge().is_valid());
+}
+
+#[test]
+fn a_rebalance_during_a_poll_exempts_its_keys_from_int_anomalies() {
+    let history = |rebalanced: &str| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .acked(0, "0", 2, 3)
+            .polled(1, "0", &[(0, 1), (2, 3), (1, 2)]);
+        let last = h.0.last_mut().expect("the poll");
+        last.insert_str(
+            last.len() - 1,
+            &format!(r#", "rebalance-log": [{{"keys": [{rebalanced}], "generation": 3}}]"#),
+        );
+        h
+    };
+    let other = judge_serde(&history(r#""1""#), Checker::new());
+    assert_eq!(
+        flagged(&other),
+        vec![
+            ("int-poll-skip", vec![vec![4, 8]]),
+            ("int-nonmonotonic-poll", vec![vec![8]])
+        ]
+    );
+    let moved = judge_serde(&history(r#""0""#), Checker::new());
+    assert_eq!(moved.anomalies.total(), 0, "{moved:#?}");
+    assert!(moved.is_valid());
 }

@@ -172,6 +172,9 @@ pub struct MicroOps {
     /// that the history has seen carry a record; a key never seen has
     /// nothing to judge.
     pub keys: Vec<KeyId>,
+    /// The keys of the operation's `rebalance-log` (Jepsen's: partitions
+    /// the consumer's group moved during the operation), those seen.
+    pub rebalanced: Vec<KeyId>,
 }
 
 impl MicroOps {
@@ -180,5 +183,6 @@ impl MicroOps {
         self.polls = 0;
         self.records.clear();
         self.keys.clear();
+        self.rebalanced.clear();
     }
 }

@@ -55,6 +55,13 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
                     let value = map.next_value_seed(seed).map_err(of("value"))?;
                     once(&mut shape, "value", value)?
                 }
+                Field::RebalanceLog => {
+                    let seed = RebalanceLog {
+                        keys: &*self.keys,
+                        mops: &mut *self.mops,
+                    };
+                    map.next_value_seed(seed).map_err(of("rebalance-log"))?
+                }
                 Field::Final => {
                     let last = map.next_value().map_err(of("final"))?;
                     once(&mut final_read, "final", last)?
@@ -94,6 +101,7 @@ enum Field {
     F,
     Value,
     Final,
+    RebalanceLog,
     /// `time`, `error` and whatever else a recorder adds: read past.
     Other,
 }
@@ -114,6 +122,7 @@ impl<'de> Deserialize<'de> for Field {
                     "f" => Field::F,
                     "value" => Field::Value,
                     "final" => Field::Final,
+                    "rebalance-log" => Field::RebalanceLog,
                     _ => Field::Other,
                 })
             }
@@ -277,6 +286,138 @@ impl<'de> Visitor<'de> for FirstSeed<'_> {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Shape, E> {
         self.mops.keys.extend(self.keys.find_number(v.into()));
         Ok(Shape::Keys)
+    }
+}
+
+/// `rebalance-log`: a list of rebalancing events, each an object whose
+/// `keys` lists the partitions moved (other fields read past).
+struct RebalanceLog<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for RebalanceLog<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RebalanceLog<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of rebalancing events, each {\"keys\": [key, ...]}")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let event = RebalanceEvent {
+                keys: self.keys,
+                mops: &mut *self.mops,
+            };
+            if seq.next_element_seed(event)?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+struct RebalanceEvent<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for RebalanceEvent<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RebalanceEvent<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a rebalancing event, {\"keys\": [key, ...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<String>()? {
+            if name != "keys" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let moved = MovedKeys {
+                keys: self.keys,
+                mops: &mut *self.mops,
+            };
+            map.next_value_seed(moved)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `keys` of a rebalancing event.
+struct MovedKeys<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for MovedKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MovedKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of keys")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(key) = seq.next_element::<KeyName>()? {
+            let known = match key {
+                KeyName::Name(name) => self.keys.find(&name),
+                KeyName::Number(n) => self.keys.find_number(n),
+            };
+            self.mops.rebalanced.extend(known);
+        }
+        Ok(())
+    }
+}
+
+/// A key as written: a string or an integer.
+enum KeyName {
+    Name(String),
+    Number(i128),
+}
+
+impl<'de> Deserialize<'de> for KeyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeyName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key (a string or an integer)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName, E> {
+                Ok(KeyName::Name(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KeyName, E> {
+                Ok(KeyName::Number(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KeyName, E> {
+                Ok(KeyName::Number(v.into()))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -24,8 +24,13 @@ impl BadInput {
 
 /// Judges the history `input` holds. Blank lines are skipped (and counted
 /// for line numbers).
-pub fn verify(mut input: impl BufRead) -> Result<Report, BadInput> {
-    let mut checker = Checker::new();
+pub fn verify(input: impl BufRead) -> Result<Report, BadInput> {
+    verify_with(input, Checker::new())
+}
+
+/// [`verify`] with a checker set up as the caller wants (say, with
+/// write-write dependencies: [`Checker::with_ww_deps`]).
+pub fn verify_with(mut input: impl BufRead, mut checker: Checker) -> Result<Report, BadInput> {
     let mut buf = Vec::with_capacity(512);
     let mut line = 0;
     loop {

@@ -44,10 +44,12 @@
 //!   are not faults, the one whose connection or timer waited longest for
 //!   its turn (so no message is starved), until none is left or
 //!   [`HEAL_STEPS_MAX`] steps. Then a
-//!   fresh process assigns itself the key and polls everything the live
-//!   leader serves: its log below its high watermark. With no live leader
-//!   after healing, the final read is a `fail` poll: the partition served
-//!   nothing.
+//!   fresh process assigns itself the key (`"final": true`) and polls
+//!   everything the live leader serves: its log below its high watermark,
+//!   then says it read the key to its end (`final-read`). With no live
+//!   leader after healing, the final read is a `fail` poll, and its
+//!   `final-read` names no key: the partition served nothing, and what it
+//!   holds is not judged.
 //! - The key is the one partition, `"0"`; values are the model's message
 //!   ids (unique: the application numbers what it hands to `send()`);
 //!   `time` is the number of the model step (0 the initial state; healing
@@ -96,6 +98,7 @@ pub const CLIENT_VIEW: &[ClientView] = &[
         anomalies: &[
             Anomaly::Unseen,
             Anomaly::LostWrite,
+            Anomaly::LostAfterRead,
             Anomaly::InconsistentOffsets,
             Anomaly::NonmonotonicSend,
         ],
@@ -123,7 +126,12 @@ pub const CLIENT_VIEW: &[ClientView] = &[
     },
     ClientView {
         property: "at_least_once",
-        anomalies: &[Anomaly::Unseen, Anomaly::LostWrite, Anomaly::PollSkip],
+        anomalies: &[
+            Anomaly::Unseen,
+            Anomaly::LostWrite,
+            Anomaly::PollSkip,
+            Anomaly::IntPollSkip,
+        ],
         invisible: "when the message is still in the log and the consumer application skipped it (auto.offset.reset=latest, a commit before processing, a handoff queue lost in a crash): the final read finds it; a history judges the system, not what the application processed",
     },
     ClientView {
@@ -131,6 +139,7 @@ pub const CLIENT_VIEW: &[ClientView] = &[
         anomalies: &[
             Anomaly::Unseen,
             Anomaly::LostWrite,
+            Anomaly::LostAfterRead,
             Anomaly::InconsistentOffsets,
             Anomaly::NonmonotonicSend,
         ],
@@ -551,7 +560,16 @@ impl<'s> Renderer<'s> {
     fn final_read(&mut self, time: usize, state: &SystemState) -> Option<u32> {
         self.time = time;
         let keys = json!([KEY]);
-        self.record_pair(FINAL_READER, Type::Ok, F::Assign, keys.clone(), keys);
+        self.record_pair(
+            FINAL_READER,
+            Type::Ok,
+            F::Assign,
+            keys.clone(),
+            keys.clone(),
+        );
+        for line in self.lines.iter_mut().rev().take(2) {
+            line["final"] = json!(true);
+        }
         let obs = self.system.observe(state);
         let Some(leader) = obs.live_leader() else {
             self.record_pair(
@@ -561,6 +579,8 @@ impl<'s> Renderer<'s> {
                 json!([["poll"]]),
                 json!([["poll"]]),
             );
+            // The partition served nothing: its end was not reached.
+            self.record_pair(FINAL_READER, Type::Ok, F::FinalRead, keys, json!([]));
             return None;
         };
         let records: Vec<Value> = leader
@@ -577,6 +597,7 @@ impl<'s> Renderer<'s> {
             json!([["poll"]]),
             json!([["poll", { KEY: records }]]),
         );
+        self.record_pair(FINAL_READER, Type::Ok, F::FinalRead, keys.clone(), keys);
         Some(id)
     }
 }

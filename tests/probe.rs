@@ -346,15 +346,28 @@ impl Stepped {
     }
 
     /// Waits for the probe's end: its exit code and JSON verdict.
-    fn finish(mut self) -> (Option<i32>, Value) {
-        let status = wait_until("the probe's end", || {
-            self.probe.try_wait().expect("the probe runs")
-        });
+    fn finish(self) -> (Option<i32>, Value) {
+        let (code, report, _, _) = self.finish_all();
+        (code, report)
+    }
+
+    /// [`Stepped::finish`], with the probe's stderr and the history.
+    fn finish_all(mut self) -> (Option<i32>, Value, String, String) {
+        // Besides the workload, the final read may wait 30 s to learn
+        // where partitions end, and a step as long again.
+        let deadline = Instant::now() + 3 * STEP_WAIT;
+        let status = loop {
+            if let Some(status) = self.probe.try_wait().expect("the probe runs") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "never the probe's end");
+            std::thread::sleep(Duration::from_millis(50));
+        };
         let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).expect(name);
         let (stdout, stderr) = (read("stdout"), read("stderr"));
         let report = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{stderr}"));
-        (status.code(), report)
+        (status.code(), report, stderr, read("history.jsonl"))
     }
 }
 
@@ -579,4 +592,212 @@ fn before_kip_101_a_follower_truncating_to_its_high_watermark_loses_acknowledged
 fn with_leader_epochs_the_same_leader_changes_lose_nothing() {
     let (code, report) = leader_changes_with_a_follower_paused("leader-epoch");
     assert_eq!(code, Some(0), "{report}");
+}
+
+/// The values the ok polls of `process` returned, in the history so far.
+fn polled_by(history: &Path, process: u64) -> Vec<i64> {
+    let text = std::fs::read(history).unwrap_or_default();
+    let mut values = Vec::new();
+    for line in text[..complete(&text)].split_inclusive(|&b| b == b'\n') {
+        let op: Value = serde_json::from_slice(line).expect("a history line is JSON");
+        if op["process"] != process || op["type"] != "ok" || op["f"] != "poll" {
+            continue;
+        }
+        let Some(keys) = op["value"][0][1].as_object() else {
+            continue;
+        };
+        for pairs in keys.values() {
+            let pairs = pairs.as_array().expect("a list of records");
+            values.extend(pairs.iter().filter_map(|pair| pair[1].as_i64()));
+        }
+    }
+    values
+}
+
+/// A broker restarted with an empty log (an in-memory store, or a disk
+/// the operator wiped) loses records a consumer had already polled: the
+/// final read, which reads the partition to its end, does not return
+/// them. They are not `unseen` (polled) and, where the new log never
+/// reaches their offsets, no `lost-write` either: `lost-after-read` names
+/// them. (Before it existed such values were named by no anomaly.)
+#[test]
+fn a_broker_restarted_with_an_empty_log_loses_what_was_read() {
+    let mut cluster = Cluster::start(1, &["default.replication.factor=1"], &[]);
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--producers",
+            "1",
+            "--consumers",
+            "1",
+            "--duration-ms",
+            "4000",
+            "--nemesis-at",
+            "1000",
+            "--set",
+            "request.timeout.ms=3000",
+        ],
+    );
+    let history = probe.history();
+    // Process 0 produces; process 1 consumes.
+    let mut read = Vec::new();
+    probe.serve(1, &mut cluster, |c| {
+        read = wait_until("a value polled", || {
+            Some(polled_by(&history, 1)).filter(|v| !v.is_empty())
+        });
+        c.kill(1);
+        std::fs::remove_dir_all(c.broker_dir(1)).expect("the broker's data is wiped");
+        c.restart(1);
+        c.wait_for(TOPIC, "broker 1 leading again", |p| leader_is(p, 1));
+    });
+    let (code, report) = probe.finish();
+    assert_eq!(code, Some(1), "{report}");
+    let lost: Vec<i64> = report["anomalies"]["lost-after-read"]
+        .as_array()
+        .expect("a list of cases")
+        .iter()
+        .filter_map(|case| case["values"][0].as_i64())
+        .collect();
+    // What was polled before the wipe is gone: each is named.
+    for value in &read {
+        assert!(
+            lost.contains(value),
+            "value {value} polled, then wiped, is not named lost-after-read: {report}"
+        );
+    }
+}
+
+/// When the system cannot say where a partition ends (its only broker is
+/// gone; or its topic vanished), the probe still judges what it recorded,
+/// and says what the final read could not do: never exit 2, which is for
+/// bad usage.
+#[test]
+fn a_final_read_that_cannot_learn_the_end_judges_what_was_recorded() {
+    let mut cluster = Cluster::start(1, &["default.replication.factor=1"], &[]);
+    let probe = Stepped::start(
+        &cluster,
+        &[
+            "--keys",
+            "1",
+            "--consumers",
+            "1",
+            "--duration-ms",
+            "2000",
+            "--nemesis-at",
+            "500",
+            "--set",
+            "request.timeout.ms=2000",
+        ],
+    );
+    let history = probe.history();
+    probe.serve(1, &mut cluster, |c| {
+        wait_until("a send acknowledged", || {
+            acknowledged(&history, 0).1.first().copied()
+        });
+        c.kill(1);
+    });
+    let (code, report, stderr, text) = probe.finish_all();
+    assert!(
+        stderr.contains("the final read cannot learn where partition 0 ends"),
+        "{stderr}"
+    );
+    // No anomaly: what was acknowledged and never polled may be in the
+    // log, unread: inconclusive, exit 3.
+    assert_eq!(code, Some(3), "{report}\n{stderr}");
+    assert_eq!(report["valid"], "unknown", "{report}");
+    assert_eq!(report["unjudged"][0]["key"], "0", "{report}");
+    let last = text.lines().last().expect("a last line");
+    assert!(
+        last.contains(r#""f":"final-read""#) && last.contains(r#""value":[]"#),
+        "{last}"
+    );
+}
+
+/// The topic is asked of Metadata first: one that exists is used as it is
+/// (a system without CreateTopics, or a topic its operator made, can be
+/// probed), and one without the partitions --keys needs is refused at once,
+/// saying so; a topic the system will not create is said to be so.
+#[test]
+fn the_topic_is_looked_up_before_it_is_created_and_refusals_are_clear() {
+    let cluster = Cluster::start(1, &["default.replication.factor=1"], &[]);
+    let bootstrap = cluster.bootstrap();
+    let out = probe(&[
+        "--bootstrap",
+        &bootstrap,
+        "--keys",
+        "1",
+        "--messages",
+        "5",
+        "--consumers",
+        "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created topic probe with 1 partitions"));
+    // Exists now: used as it is, not created again.
+    let out = probe(&[
+        "--bootstrap",
+        &bootstrap,
+        "--keys",
+        "1",
+        "--messages",
+        "5",
+        "--consumers",
+        "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("created topic"));
+    let started = Instant::now();
+    let out = probe(&["--bootstrap", &bootstrap, "--keys", "3", "--messages", "5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("topic probe exists with 1 partitions and no partition 1: --keys 3 needs partitions 0 to 2; give --keys 1 or another --topic"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Three replicas asked of one broker: the controller refuses the topic.
+    let cluster = Cluster::start(1, &["default.replication.factor=3"], &[]);
+    let started = Instant::now();
+    let out = probe(&[
+        "--bootstrap",
+        &cluster.bootstrap(),
+        "--messages",
+        "5",
+        "--set",
+        "request.timeout.ms=2000",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("topic probe does not exist and the system did not create it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "create it with 3 partitions (--keys) or name an existing topic with --topic"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -2,7 +2,7 @@
 //! that shows it, flagged with the right name and the lines of its
 //! evidence, and a clean history of the same size that is valid.
 
-use kafka_oracle_properties::history::{Anomaly, Checker, LineError, Report};
+use kafka_oracle_properties::history::{Anomaly, Checker, LineError, Report, Unjudged, Validity};
 use kafka_oracle_properties::{property, CATALOGUE};
 
 /// Builds a history line by line; `index` is the line's position from 0.
@@ -44,6 +44,22 @@ impl History {
             "poll",
             &format!(r#"[["poll", {{"{key}": [{}]}}]]"#, pairs.join(", ")),
         )
+    }
+
+    /// A final read by process `p` of `key`: an assign marked `"final"`,
+    /// one poll returning `records`, and a `final-read` saying whether it
+    /// read the key to its end.
+    fn final_read(&mut self, p: u32, key: &str, records: &[(u64, i64)], to_end: bool) -> &mut Self {
+        let keys = format!(r#"["{key}"]"#);
+        for kind in ["invoke", "ok"] {
+            self.op(p, kind, "assign", &keys);
+            let last = self.0.last_mut().expect("just pushed");
+            last.insert_str(last.len() - 1, r#", "final": true"#);
+        }
+        self.polled(p, key, records);
+        let reached = if to_end { keys.as_str() } else { "[]" };
+        self.op(p, "invoke", "final-read", &keys)
+            .op(p, "ok", "final-read", reached)
     }
 
     /// Judged twice, through serde and through the plain-line scanner,
@@ -96,9 +112,9 @@ fn assert_flags(bad: &History, clean: &History, expected: &[(&str, &[&[u64]])]) 
         .map(|(name, cases)| (*name, cases.iter().map(|c| c.to_vec()).collect()))
         .collect();
     assert_eq!(flagged(&report), expected, "{report:#?}");
-    assert!(!report.valid);
+    assert!(!report.is_valid());
     let report = clean.judge();
-    assert!(report.valid, "the clean history is valid: {report:#?}");
+    assert!(report.is_valid(), "the clean history is valid: {report:#?}");
     assert_eq!(report.ops, clean.0.len() as u64);
 }
 
@@ -203,7 +219,7 @@ fn poll_skip_a_consumer_jumps_over_a_record() {
 }
 
 #[test]
-fn poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
+fn int_poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
     let mut bad = History::default();
     bad.acked(0, "0", 0, 1)
         .acked(0, "0", 1, 2)
@@ -218,8 +234,9 @@ fn poll_skip_within_one_poll_and_gaps_without_records_are_no_skip() {
         .acked(0, "0", 5, 3)
         .polled(1, "0", &[(0, 1), (1, 2), (5, 3)])
         .polled(2, "0", &[(0, 1), (1, 2), (5, 3)]);
-    // One poll shows both reads; the acknowledgement shows offset 1.
-    assert_flags(&bad, &clean, &[("poll-skip", &[&[4, 8]])]);
+    // One poll shows both reads (Jepsen's int-poll-skip); the
+    // acknowledgement shows offset 1.
+    assert_flags(&bad, &clean, &[("int-poll-skip", &[&[4, 8]])]);
 }
 
 #[test]
@@ -252,7 +269,7 @@ fn a_consumer_may_read_back_after_assign_subscribe_crash_or_an_unknown_outcome()
             .op(1, "invoke", f, value)
             .op(1, kind, f, "null")
             .polled(1, "0", &[(0, 1)]);
-        assert!(h.judge().valid, "after {kind} {f}: {:#?}", h.judge());
+        assert!(h.judge().is_valid(), "after {kind} {f}: {:#?}", h.judge());
     }
     let mut failed_assign = History::default();
     failed_assign
@@ -334,7 +351,7 @@ fn integer_keys_are_the_keys_their_digits_spell() {
         .op(0, "ok", "send", r#"[["send", 7, [0, 1]]]"#)
         .polled(1, "7", &[(0, 1)]);
     let report = h.judge();
-    assert!(report.valid, "{report:#?}");
+    assert!(report.is_valid(), "{report:#?}");
     assert_eq!(report.keys, 1);
 }
 
@@ -371,7 +388,7 @@ fn a_clean_history_with_every_kind_of_operation_is_valid() {
         .op(2, "invoke", "crash", "null")
         .op(2, "info", "crash", "null");
     let report = h.judge();
-    assert!(report.valid, "{report:#?}");
+    assert!(report.is_valid(), "{report:#?}");
     assert_eq!((report.ops, report.keys, report.values), (14, 2, 3));
 }
 
@@ -545,16 +562,24 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
         [
             "lost-write",
             "unseen",
+            "lost-after-read",
             "duplicate",
             "poll-skip",
             "nonmonotonic-poll",
+            "int-poll-skip",
+            "int-nonmonotonic-poll",
             "nonmonotonic-send",
+            "int-send-skip",
+            "int-nonmonotonic-send",
             "inconsistent-offsets",
-            "G1a"
+            "G1a",
+            "precommitted-read",
+            "G0",
+            "G1c"
         ]
     );
     names.dedup();
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 16);
     for a in Anomaly::ALL {
         assert_eq!(Anomaly::from_name(a.name()), Some(a));
         assert!(!a.definition().is_empty());
@@ -573,6 +598,7 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
         "no_duplicates",
         "committed_never_lost",
         "committed_prefix_agrees",
+        "committed_durable",
     ] {
         assert!(CATALOGUE.iter().any(|p| p.name == promise));
         assert!(
@@ -582,4 +608,407 @@ fn every_anomaly_has_a_name_a_definition_and_witnesses_in_the_catalogue() {
             "no anomaly witnesses {promise}"
         );
     }
+}
+
+#[test]
+fn lost_after_read_a_polled_value_the_final_read_does_not_return() {
+    // A broker restarted with an empty log: the value was polled, the new
+    // log never reached its offset, and the final read, which read the key
+    // to its end, does not return it. Neither unseen (it was polled) nor a
+    // lost write (no higher offset was polled).
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[], true);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[(0, 1)], true);
+    assert_flags(&bad, &clean, &[("lost-after-read", &[&[2, 4, 10]])]);
+    let report = bad.judge();
+    let case = &report.anomalies.of(Anomaly::LostAfterRead)[0];
+    assert_eq!(
+        (case.values.as_slice(), case.offsets.as_slice()),
+        (&[1][..], &[0][..])
+    );
+}
+
+#[test]
+fn lost_after_read_of_a_send_with_an_unknown_outcome() {
+    // A poll proves the record was written, whatever its send was told.
+    let mut bad = History::default();
+    bad.op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[], true);
+    let mut clean = History::default();
+    clean
+        .op(0, "invoke", "send", r#"[["send", "0", 1]]"#)
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &[(0, 1)])
+        .final_read(2, "0", &[(0, 1)], true);
+    assert_flags(&bad, &clean, &[("lost-after-read", &[&[2, 4, 10]])]);
+}
+
+#[test]
+fn an_incomplete_final_read_makes_the_verdict_unknown_not_invalid() {
+    // Value 2 was acknowledged and never polled: with the final read at the
+    // key's end it is unseen; with the final read stopped short it may lie
+    // beyond where the read stopped, and is not judged.
+    let history = |to_end| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .polled(1, "0", &[(0, 1)])
+            .final_read(2, "0", &[(0, 1)], to_end);
+        h
+    };
+    let report = history(true).judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(flagged(&report), vec![("unseen", vec![vec![4]])]);
+    let report = history(false).judge();
+    assert_eq!(report.valid, Validity::Unknown, "{report:#?}");
+    assert_eq!(report.anomalies.total(), 0);
+    assert_eq!(
+        report.unjudged,
+        vec![Unjudged {
+            key: "0".into(),
+            values: 1
+        }]
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], "unknown");
+    assert_eq!(json["unjudged"][0]["values"], 1);
+}
+
+#[test]
+fn an_incomplete_final_read_does_not_hide_what_the_history_proves() {
+    // A duplicate needs no final read: invalid, whatever the final read.
+    let mut h = History::default();
+    h.acked(0, "0", 0, 1)
+        .polled(1, "0", &[(0, 1), (1, 1)])
+        .final_read(2, "0", &[], false);
+    let report = h.judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(flagged(&report), vec![("duplicate", vec![vec![2, 4]])]);
+}
+
+#[test]
+fn a_complete_final_read_that_returns_everything_is_valid() {
+    let mut h = History::default();
+    h.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .final_read(2, "0", &[(0, 1), (1, 2)], true);
+    let report = h.judge();
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    assert!(report.unjudged.is_empty());
+}
+
+#[test]
+fn final_marks_an_assign_only_and_final_read_takes_keys() {
+    let poll = r#"{"index": 0, "process": 0, "type": "invoke", "f": "poll", "value": [["poll"]], "final": true}"#;
+    assert_eq!(error(&[poll]), "\"final\" marks an assign, not a poll");
+    let offsets =
+        r#"{"index": 0, "process": 0, "type": "invoke", "f": "final-read", "value": {"0": 1}}"#;
+    assert_eq!(
+        error(&[offsets]),
+        "an invoke final-read takes a list of keys"
+    );
+}
+
+#[test]
+fn int_nonmonotonic_poll_one_poll_returns_a_record_below_the_one_before() {
+    let mut bad = History::default();
+    bad.acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(1, 2), (0, 1)]);
+    let mut clean = History::default();
+    clean
+        .acked(0, "0", 0, 1)
+        .acked(0, "0", 1, 2)
+        .polled(1, "0", &[(0, 1), (1, 2)]);
+    assert_flags(&bad, &clean, &[("int-nonmonotonic-poll", &[&[6]])]);
+}
+
+/// One send operation of values 1 and 2 to key 0, landing at `offsets`,
+/// then value 3 from another process at `other`, then a poll of all.
+fn two_sends_in_one_operation(offsets: (u64, u64), other: u64) -> History {
+    let (a, b) = offsets;
+    let mut h = History::default();
+    h.op(
+        0,
+        "invoke",
+        "send",
+        r#"[["send", "0", 1], ["send", "0", 2]]"#,
+    )
+    .op(
+        0,
+        "ok",
+        "send",
+        &format!(r#"[["send", "0", [{a}, 1]], ["send", "0", [{b}, 2]]]"#),
+    )
+    .acked(1, "0", other, 3);
+    let mut read = vec![(a, 1), (b, 2), (other, 3)];
+    read.sort();
+    h.polled(2, "0", &read);
+    h
+}
+
+#[test]
+fn int_nonmonotonic_send_a_later_send_of_one_operation_lands_lower() {
+    let bad = two_sends_in_one_operation((1, 0), 2);
+    let clean = two_sends_in_one_operation((0, 1), 2);
+    assert_flags(&bad, &clean, &[("int-nonmonotonic-send", &[&[2]])]);
+}
+
+#[test]
+fn int_send_skip_is_reported_and_allowed() {
+    // Another client's send landed between one operation's two sends:
+    // normal in Kafka, so reported, and the history stays valid.
+    let skipped = two_sends_in_one_operation((0, 2), 1);
+    let together = two_sends_in_one_operation((0, 1), 2);
+    let report = skipped.judge();
+    assert_eq!(flagged(&report), vec![("int-send-skip", vec![vec![2, 4]])]);
+    let case = &report.anomalies.of(Anomaly::IntSendSkip)[0];
+    assert!(case.allowed.is_some(), "{case:?}");
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    assert!(report.bad.is_empty());
+    let report = together.judge();
+    assert_eq!(report.anomalies.total(), 0, "{report:#?}");
+}
+
+#[test]
+fn a_poll_skip_is_allowed_under_subscribe_and_bad_under_assign() {
+    let history = |how: &str| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .acked(0, "0", 2, 3)
+            .op(1, "invoke", how, r#"["0"]"#)
+            .op(1, "ok", how, r#"["0"]"#)
+            .polled(1, "0", &[(0, 1)])
+            .polled(1, "0", &[(2, 3)])
+            .polled(2, "0", &[(0, 1), (1, 2), (2, 3)]);
+        h
+    };
+    let report = history("assign").judge();
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(report.bad, vec!["poll-skip"]);
+    // A group's rebalance may move a subscribed consumer between polls.
+    let report = history("subscribe").judge();
+    assert_eq!(flagged(&report), vec![("poll-skip", vec![vec![4, 10, 12]])]);
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["anomalies"]["poll-skip"][0]["allowed"].is_string());
+    assert_eq!(json["bad"], serde_json::json!([]));
+}
+
+#[test]
+fn precommitted_read_a_transaction_polls_its_own_send() {
+    let txn = |polled: &str| {
+        let mut h = History::default();
+        h.op(0, "invoke", "txn", r#"[["send", "0", 1], ["poll"]]"#)
+            .op(
+                0,
+                "ok",
+                "txn",
+                &format!(r#"[["send", "0", [0, 1]], ["poll", {{"0": [{polled}]}}]]"#),
+            )
+            .polled(1, "0", &[(0, 1)]);
+        h
+    };
+    assert_flags(&txn("[0, 1]"), &txn(""), &[("precommitted-read", &[&[2]])]);
+}
+
+/// Transactions of processes 0 and 1, invoked together: each sends a value
+/// (1 to key 0, 2 to key 1) and polls what `reads` give, then a poll
+/// reads both values.
+fn two_transactions(reads: [&str; 2]) -> History {
+    let mut h = History::default();
+    h.op(0, "invoke", "txn", r#"[["send", "0", 1], ["poll"]]"#)
+        .op(1, "invoke", "txn", r#"[["send", "1", 2], ["poll"]]"#)
+        .op(
+            0,
+            "ok",
+            "txn",
+            &format!(r#"[["send", "0", [0, 1]], ["poll", {{{}}}]]"#, reads[0]),
+        )
+        .op(
+            1,
+            "ok",
+            "txn",
+            &format!(r#"[["send", "1", [0, 2]], ["poll", {{{}}}]]"#, reads[1]),
+        );
+    h.op(2, "invoke", "poll", r#"[["poll"]]"#).op(
+        2,
+        "ok",
+        "poll",
+        r#"[["poll", {"0": [[0, 1]], "1": [[0, 2]]}]]"#,
+    );
+    h
+}
+
+#[test]
+fn g1c_two_transactions_each_read_the_others_write() {
+    // Each saw the other's write: neither can have come first.
+    let cycle = two_transactions([r#""1": [[0, 2]]"#, r#""0": [[0, 1]]"#]);
+    // Only the second saw the first's write: an order exists.
+    let chain = two_transactions(["", r#""0": [[0, 1]]"#]);
+    assert_flags(&cycle, &chain, &[("G1c", &[&[3, 4]])]);
+    let report = cycle.judge();
+    let case = &report.anomalies.of(Anomaly::G1c)[0];
+    assert!(
+        case.why.contains("the transaction at line 3 sent value 1 to key 0, which the transaction at line 4 polled")
+            && case.why.contains("the transaction at line 4 sent value 2 to key 1, which the transaction at line 3 polled"),
+        "{}",
+        case.why
+    );
+}
+
+/// Judged with write-write dependencies inferred from offsets (Jepsen's
+/// `--ww-deps`), through serde.
+fn judge_ww(h: &History) -> Report {
+    judge_serde(h, Checker::with_ww_deps(true))
+}
+
+/// Judged through serde alone (the scanner reads only the fields it
+/// judges, and leaves others to serde).
+fn judge_serde(h: &History, mut checker: Checker) -> Report {
+    for (i, line) in h.0.iter().enumerate() {
+        let mut de = serde_json::Deserializer::from_str(line);
+        checker.read(i as u64 + 1, &mut de).expect("a good line");
+    }
+    checker.finish()
+}
+
+/// Transactions of processes 0 and 1 each send to keys 0 and 1, landing
+/// at `offsets` (the first's to key 0 and 1, the second's), then a poll
+/// reads everything.
+fn interleaved_writes(offsets: [u64; 4]) -> History {
+    let [a, b, c, d] = offsets;
+    let mut h = History::default();
+    h.op(
+        0,
+        "invoke",
+        "txn",
+        r#"[["send", "0", 1], ["send", "1", 2]]"#,
+    )
+    .op(
+        0,
+        "ok",
+        "txn",
+        &format!(r#"[["send", "0", [{a}, 1]], ["send", "1", [{b}, 2]]]"#),
+    )
+    .op(
+        1,
+        "invoke",
+        "txn",
+        r#"[["send", "0", 3], ["send", "1", 4]]"#,
+    )
+    .op(
+        1,
+        "ok",
+        "txn",
+        &format!(r#"[["send", "0", [{c}, 3]], ["send", "1", [{d}, 4]]]"#),
+    );
+    let mut zero = [(a, 1), (c, 3)];
+    let mut one = [(b, 2), (d, 4)];
+    zero.sort();
+    one.sort();
+    let pairs = |r: [(u64, i64); 2]| format!("[{}, {}], [{}, {}]", r[0].0, r[0].1, r[1].0, r[1].1);
+    h.op(2, "invoke", "poll", r#"[["poll"]]"#).op(
+        2,
+        "ok",
+        "poll",
+        &format!(
+            r#"[["poll", {{"0": [{}], "1": [{}]}}]]"#,
+            pairs(zero),
+            pairs(one)
+        ),
+    );
+    h
+}
+
+#[test]
+fn g0_with_ww_deps_is_reported_and_allowed() {
+    // The first transaction's send to key 0 precedes the second's, and
+    // the second's to key 1 precedes the first's: a write cycle.
+    let cycle = interleaved_writes([0, 1, 1, 0]);
+    let ordered = interleaved_writes([0, 0, 1, 1]);
+    let report = judge_ww(&cycle);
+    assert_eq!(
+        flagged(&report),
+        vec![("G0", vec![vec![2, 4]])],
+        "{report:#?}"
+    );
+    assert!(report.anomalies.of(Anomaly::G0)[0].allowed.is_some());
+    assert_eq!(report.valid, Validity::Valid);
+    assert_eq!(judge_ww(&ordered).anomalies.total(), 0);
+    // Without --ww-deps, offsets order no transactions: nothing to see.
+    assert_eq!(cycle.judge().anomalies.total(), 0);
+}
+
+#[test]
+fn g1c_is_allowed_with_ww_deps() {
+    let cycle = two_transactions([r#""1": [[0, 2]]"#, r#""0": [[0, 1]]"#]);
+    let report = judge_ww(&cycle);
+    assert_eq!(flagged(&report), vec![("G1c", vec![vec![3, 4]])]);
+    assert_eq!(report.valid, Validity::Valid, "{report:#?}");
+}
+
+#[test]
+fn unseen_a_value_of_a_send_that_must_have_committed() {
+    // One send operation of two values, its outcome unknown: a poll of one
+    // of them proves it happened (Jepsen's "must have committed"), so the
+    // other, never polled, is unseen.
+    let history = |polled: &[(u64, i64)]| {
+        let mut h = History::default();
+        h.op(
+            0,
+            "invoke",
+            "send",
+            r#"[["send", "0", 1], ["send", "1", 2]]"#,
+        )
+        .op(0, "info", "send", "null")
+        .polled(1, "0", &polled[..polled.len().min(1)])
+        .polled(1, "1", &polled[polled.len().min(1)..]);
+        h
+    };
+    let bad = history(&[(0, 1)]);
+    let clean = history(&[(0, 1), (0, 2)]);
+    assert_flags(&bad, &clean, &[("unseen", &[&[2]])]);
+    let report = bad.judge();
+    let why = &report.anomalies.of(Anomaly::Unseen)[0].why;
+    assert!(why.contains("must have committed"), "{why}");
+    // With nothing of it polled, nothing says it happened.
+    assert!(history(&[]).judge().is_valid());
+}
+
+#[test]
+fn a_rebalance_during_a_poll_exempts_its_keys_from_int_anomalies() {
+    let history = |rebalanced: &str| {
+        let mut h = History::default();
+        h.acked(0, "0", 0, 1)
+            .acked(0, "0", 1, 2)
+            .acked(0, "0", 2, 3)
+            .polled(1, "0", &[(0, 1), (2, 3), (1, 2)]);
+        let last = h.0.last_mut().expect("the poll");
+        last.insert_str(
+            last.len() - 1,
+            &format!(r#", "rebalance-log": [{{"keys": [{rebalanced}], "generation": 3}}]"#),
+        );
+        h
+    };
+    let other = judge_serde(&history(r#""1""#), Checker::new());
+    assert_eq!(
+        flagged(&other),
+        vec![
+            ("int-poll-skip", vec![vec![4, 8]]),
+            ("int-nonmonotonic-poll", vec![vec![8]])
+        ]
+    );
+    let moved = judge_serde(&history(r#""0""#), Checker::new());
+    assert_eq!(moved.anomalies.total(), 0, "{moved:#?}");
+    assert!(moved.is_valid());
 }

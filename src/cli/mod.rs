@@ -108,8 +108,9 @@ pub(crate) fn check_output_path(flag: &str, path: &str) -> Result<(), String> {
 }
 
 /// Exit codes: 0 as expected (a valid history), 1 a verdict differs (an
-/// anomaly), 2 bad input, 3 no verdict (a search stopped at a limit before
-/// it found a violation or saw every state).
+/// anomaly), 2 bad input, 3 no verdict: a model check stopped at a limit
+/// before it found a violation or saw every state, or a history with no
+/// anomaly whose final read stopped short of a key's end.
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INCONCLUSIVE: u8 = 3;

@@ -133,6 +133,20 @@ impl Keys {
         self.id(name)
     }
 
+    /// The number of a key already seen, without numbering a new one.
+    pub fn find(&self, name: &str) -> Option<KeyId> {
+        match packed(name) {
+            Some(word) => self.short.get(&word).copied(),
+            None => self.long.get(name).copied(),
+        }
+    }
+
+    /// [`Keys::find`] for an integer key, spelled as [`Keys::id_of_number`]
+    /// spells it.
+    pub fn find_number(&self, n: i128) -> Option<KeyId> {
+        self.find(&n.to_string())
+    }
+
     pub fn name(&self, id: KeyId) -> &str {
         self.names.get(id as usize).map_or("", |n| n)
     }

@@ -15,6 +15,6 @@ mod op;
 mod parse;
 mod scan;
 
-pub use anomaly::{Anomaly, Case, Cases, OpRef, Report};
+pub use anomaly::{Anomaly, Case, Cases, OpRef, Report, Unjudged, Validity};
 pub use checker::{Checker, LineError};
 pub use op::{Process, Type, Value, F};

@@ -44,6 +44,11 @@ pub enum F {
     Subscribe,
     /// The client process crashed (and was replaced by a fresh client).
     Crash,
+    /// A transaction: sends and polls mixed (Jepsen's `:txn`).
+    Txn,
+    /// The end of a final read: invoked with the keys it set out to read
+    /// to their end, completed with those it did read to their end.
+    FinalRead,
 }
 
 impl Type {
@@ -70,13 +75,15 @@ impl Type {
 }
 
 impl F {
-    pub const ALL: [F; 6] = [
+    pub const ALL: [F; 8] = [
         F::Send,
         F::Poll,
         F::Commit,
         F::Assign,
         F::Subscribe,
         F::Crash,
+        F::Txn,
+        F::FinalRead,
     ];
 
     pub fn from_name(name: &str) -> Option<F> {
@@ -87,6 +94,8 @@ impl F {
             "assign" => F::Assign,
             "subscribe" => F::Subscribe,
             "crash" => F::Crash,
+            "txn" => F::Txn,
+            "final-read" => F::FinalRead,
             _ => return None,
         })
     }
@@ -99,6 +108,8 @@ impl F {
             F::Assign => "assign",
             F::Subscribe => "subscribe",
             F::Crash => "crash",
+            F::Txn => "txn",
+            F::FinalRead => "final-read",
         }
     }
 }
@@ -126,6 +137,9 @@ pub struct Op {
     pub kind: Type,
     pub f: F,
     pub shape: Shape,
+    /// `"final": true`: on an `assign`, the process's ok polls that follow
+    /// are a final read of the keys assigned.
+    pub final_read: bool,
 }
 
 /// `["send", key, value]` as invoked, or `["send", key, [offset, value]]` as
@@ -154,6 +168,13 @@ pub struct MicroOps {
     /// Every record the line's polls returned: each key's records in the
     /// order the poll gave them.
     pub records: Vec<Record>,
+    /// The keys of a list of keys (`assign`, `subscribe`, `final-read`)
+    /// that the history has seen carry a record; a key never seen has
+    /// nothing to judge.
+    pub keys: Vec<KeyId>,
+    /// The keys of the operation's `rebalance-log` (Jepsen's: partitions
+    /// the consumer's group moved during the operation), those seen.
+    pub rebalanced: Vec<KeyId>,
 }
 
 impl MicroOps {
@@ -161,5 +182,7 @@ impl MicroOps {
         self.sends.clear();
         self.polls = 0;
         self.records.clear();
+        self.keys.clear();
+        self.rebalanced.clear();
     }
 }

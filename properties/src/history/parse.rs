@@ -37,6 +37,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
         self.mops.clear();
         let (mut index, mut process, mut kind, mut f) = (None, None, None, None);
         let mut shape = None;
+        let mut final_read = None;
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Index => once(&mut index, "index", map.next_value().map_err(of("index"))?)?,
@@ -54,6 +55,17 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
                     let value = map.next_value_seed(seed).map_err(of("value"))?;
                     once(&mut shape, "value", value)?
                 }
+                Field::RebalanceLog => {
+                    let seed = RebalanceLog {
+                        keys: &*self.keys,
+                        mops: &mut *self.mops,
+                    };
+                    map.next_value_seed(seed).map_err(of("rebalance-log"))?
+                }
+                Field::Final => {
+                    let last = map.next_value().map_err(of("final"))?;
+                    once(&mut final_read, "final", last)?
+                }
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -65,6 +77,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
             kind: kind.ok_or_else(|| A::Error::missing_field("type"))?,
             f: f.ok_or_else(|| A::Error::missing_field("f"))?,
             shape: shape.unwrap_or(Shape::Absent),
+            final_read: final_read.unwrap_or(false),
         })
     }
 }
@@ -87,6 +100,8 @@ enum Field {
     Type,
     F,
     Value,
+    Final,
+    RebalanceLog,
     /// `time`, `error` and whatever else a recorder adds: read past.
     Other,
 }
@@ -106,6 +121,8 @@ impl<'de> Deserialize<'de> for Field {
                     "type" => Field::Type,
                     "f" => Field::F,
                     "value" => Field::Value,
+                    "final" => Field::Final,
+                    "rebalance-log" => Field::RebalanceLog,
                     _ => Field::Other,
                 })
             }
@@ -203,8 +220,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             return Ok(Shape::Empty);
         };
         if shape == Shape::Keys {
-            while seq.next_element::<AnyKey>()?.is_some() {}
-            return Ok(Shape::Keys);
+            loop {
+                let key = KnownKey {
+                    keys: &*self.keys,
+                    mops: &mut *self.mops,
+                };
+                if seq.next_element_seed(key)?.is_none() {
+                    return Ok(Shape::Keys);
+                }
+            }
         }
         loop {
             let mop = MicroOpSeed {
@@ -249,42 +273,190 @@ impl<'de> Visitor<'de> for FirstSeed<'_> {
         Ok(Shape::MicroOps)
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find(v));
         Ok(Shape::Keys)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
         Ok(Shape::Keys)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Shape, E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
         Ok(Shape::Keys)
     }
 }
 
-/// A key in a list of keys: checked, not numbered (only keys that carry
-/// records matter to the judges).
-struct AnyKey;
+/// `rebalance-log`: a list of rebalancing events, each an object whose
+/// `keys` lists the partitions moved (other fields read past).
+struct RebalanceLog<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
 
-impl<'de> Deserialize<'de> for AnyKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyKey, D::Error> {
+impl<'de> DeserializeSeed<'de> for RebalanceLog<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RebalanceLog<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of rebalancing events, each {\"keys\": [key, ...]}")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let event = RebalanceEvent {
+                keys: self.keys,
+                mops: &mut *self.mops,
+            };
+            if seq.next_element_seed(event)?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+struct RebalanceEvent<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for RebalanceEvent<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RebalanceEvent<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a rebalancing event, {\"keys\": [key, ...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<String>()? {
+            if name != "keys" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let moved = MovedKeys {
+                keys: self.keys,
+                mops: &mut *self.mops,
+            };
+            map.next_value_seed(moved)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `keys` of a rebalancing event.
+struct MovedKeys<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for MovedKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MovedKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of keys")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(key) = seq.next_element::<KeyName>()? {
+            let known = match key {
+                KeyName::Name(name) => self.keys.find(&name),
+                KeyName::Number(n) => self.keys.find_number(n),
+            };
+            self.mops.rebalanced.extend(known);
+        }
+        Ok(())
+    }
+}
+
+/// A key as written: a string or an integer.
+enum KeyName {
+    Name(String),
+    Number(i128),
+}
+
+impl<'de> Deserialize<'de> for KeyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyName, D::Error> {
         struct V;
         impl Visitor<'_> for V {
-            type Value = AnyKey;
+            type Value = KeyName;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a key (a string or an integer)")
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyKey, E> {
-                Ok(AnyKey)
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyName, E> {
+                Ok(KeyName::Name(v.to_string()))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<AnyKey, E> {
-                Ok(AnyKey)
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KeyName, E> {
+                Ok(KeyName::Number(v.into()))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<AnyKey, E> {
-                Ok(AnyKey)
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KeyName, E> {
+                Ok(KeyName::Number(v.into()))
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A key in a list of keys: checked, and kept only if the history has seen
+/// it carry a record (only those keys matter to the judges; numbering the
+/// others would count keys that hold nothing).
+struct KnownKey<'s> {
+    keys: &'s Keys,
+    mops: &'s mut MicroOps,
+}
+
+impl<'de> DeserializeSeed<'de> for KnownKey<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for KnownKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key (a string or an integer)")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find(v));
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.mops.keys.extend(self.keys.find_number(v.into()));
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ pub fn scan(line: &[u8], keys: &mut Keys, mops: &mut MicroOps) -> Option<Op> {
     let mut c = Cursor { s: line, at: 0 };
     c.eat(b'{')?;
     let (mut index, mut process, mut kind, mut f, mut shape) = (None, None, None, None, None);
+    let mut final_read = None;
     loop {
         let field = c.string()?;
         c.eat(b':')?;
@@ -29,6 +30,7 @@ pub fn scan(line: &[u8], keys: &mut Keys, mops: &mut MicroOps) -> Option<Op> {
             b"time" => {
                 c.int()?;
             }
+            b"final" => once(&mut final_read, c.bool()?)?,
             _ => return None,
         }
         if !c.more(b'}')? {
@@ -45,6 +47,7 @@ pub fn scan(line: &[u8], keys: &mut Keys, mops: &mut MicroOps) -> Option<Op> {
         kind: kind?,
         f: f?,
         shape: shape.unwrap_or(Shape::Absent),
+        final_read: final_read.unwrap_or(false),
     })
 }
 
@@ -98,6 +101,20 @@ impl<'a> Cursor<'a> {
         }
         self.at += 1;
         Some(&self.s[start..self.at - 1])
+    }
+
+    fn bool(&mut self) -> Option<bool> {
+        self.ws();
+        let rest = &self.s[self.at..];
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
+        };
+        self.at += len;
+        Some(value)
     }
 
     fn str(&mut self) -> Option<&'a str> {
@@ -181,14 +198,11 @@ fn value(c: &mut Cursor, keys: &mut Keys, mops: &mut MicroOps) -> Option<Shape> 
                 },
                 _ => loop {
                     // A list of keys: checked, not numbered, as serde does.
-                    match c.peek()? {
-                        b'"' => {
-                            c.str()?;
-                        }
-                        _ => {
-                            c.int()?;
-                        }
-                    }
+                    let known = match c.peek()? {
+                        b'"' => keys.find(c.str()?),
+                        _ => keys.find_number(c.int()?.into()),
+                    };
+                    mops.keys.extend(known);
                     if !c.more(b']')? {
                         return Some(Shape::Keys);
                     }

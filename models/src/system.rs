@@ -91,7 +91,17 @@ pub struct Watch {
 }
 
 impl Watch {
-    fn note(&self, bits: &AtomicU16, new: u16) {
+    /// Notes what a state the search visits holds, and says whether the
+    /// search may go on. Stateright judges a state's properties when it
+    /// visits it, in the order `properties` lists them, [`STOPPED`] last:
+    /// a property noted broken here already has its counterexample.
+    fn visit(&self, ghost: &Ghost) -> bool {
+        Self::note(&self.broken, ghost.broken);
+        Self::note(&self.reached, ghost.reached);
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn note(bits: &AtomicU16, new: u16) {
         // Most states add nothing: a load, not a write shared by threads.
         if bits.load(Ordering::Relaxed) & new != new {
             bits.fetch_or(new, Ordering::Relaxed);
@@ -184,8 +194,6 @@ impl System {
                 }
             }
             next.ghost.reached = reached;
-            self.watch.note(&self.watch.broken, next.ghost.broken);
-            self.watch.note(&self.watch.reached, reached);
         });
     }
 
@@ -486,8 +494,8 @@ impl Model for System {
                 Judge::Sometimes(_) => Property::sometimes(CATALOGUE[i].name, REACHED[i]),
                 _ => Property::always(CATALOGUE[i].name, HOLDS[i]),
             })
-            .chain([Property::always(STOPPED, |system: &System, _| {
-                !system.watch.stop.load(Ordering::Relaxed)
+            .chain([Property::always(STOPPED, |system: &System, state| {
+                system.watch.visit(&state.ghost)
             })])
             .collect()
     }

@@ -441,7 +441,8 @@ impl Controller {
     }
 
     fn create_topic(&mut self, topic: NewTopic) -> Result<(), (i16, String)> {
-        check_topic_name(&topic.name)?;
+        super::protocol::check_topic_name(&topic.name)
+            .map_err(|why| (errors::INVALID_TOPIC_EXCEPTION, why))?;
         if self.state.topics.contains_key(&topic.name) {
             return Err((
                 errors::TOPIC_ALREADY_EXISTS,
@@ -723,23 +724,4 @@ fn elect(p: &mut PartitionState, live: &BTreeSet<BrokerId>, unclean: bool) -> bo
     p.leader_epoch += 1;
     p.partition_epoch += 1;
     true
-}
-
-/// Kafka's rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
-fn check_topic_name(name: &str) -> Result<(), (i16, String)> {
-    let legal = !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if legal {
-        Ok(())
-    } else {
-        Err((
-            errors::INVALID_TOPIC_EXCEPTION,
-            format!("{name:?} is not a legal topic name: 1 to 249 of a-z A-Z 0-9 . _ -"),
-        ))
-    }
 }

@@ -359,3 +359,30 @@ fn answered(node: &mut Node, id: u64) -> Response {
         })
         .expect("the answer is out")
 }
+
+/// A name Kafka would never create is answered INVALID_TOPIC_EXCEPTION,
+/// not LEADER_NOT_AVAILABLE (after which clients retry forever), and no
+/// auto-creation is asked of the controller.
+#[test]
+fn metadata_of_an_illegal_topic_name_is_invalid_topic_and_not_created() {
+    let (_dir, mut node) = leader_node();
+    node.take_outputs();
+    let long = "x".repeat(250);
+    for illegal in ["../../../evil", "a/b c", "", "..", long.as_str()] {
+        let mut m = MetadataRequest::default();
+        let mut topic = metadata_request::MetadataRequestTopic::default();
+        topic.name = Some(name(illegal));
+        m.topics = Some(vec![topic]);
+        m.allow_auto_topic_creation = true;
+        let answer = node.metadata(&m, 9, NOW);
+        assert_eq!(
+            answer.topics[0].error_code, 17,
+            "{illegal:?}: INVALID_TOPIC_EXCEPTION"
+        );
+        encode_at_every_version(ApiKey::Metadata, &Response::Metadata(answer));
+    }
+    assert!(
+        node.take_outputs().is_empty(),
+        "nothing asked to be created"
+    );
+}

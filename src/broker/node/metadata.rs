@@ -1,10 +1,11 @@
 //! Metadata, from the controller's last snapshot. A topic a client asks
 //! about that does not exist is created through the controller when
 //! auto-creation is on, and answered LEADER_NOT_AVAILABLE meanwhile, as
-//! Kafka does.
+//! Kafka does; a name Kafka would never create is answered
+//! INVALID_TOPIC_EXCEPTION, so that clients stop asking.
 
 use super::{errors, host_port, Node, Output};
-use crate::controller::protocol::{NewTopic, PartitionDecision, ToController};
+use crate::controller::protocol::{check_topic_name, NewTopic, PartitionDecision, ToController};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -59,6 +60,13 @@ impl Node {
                 continue;
             };
             let name = name.0.to_string();
+            if check_topic_name(&name).is_err() {
+                let mut topic = MetadataResponseTopic::default();
+                topic.name = Some(TopicName(StrBytes::from_string(name)));
+                topic.error_code = errors::INVALID_TOPIC_EXCEPTION;
+                response.topics.push(topic);
+                continue;
+            }
             let mut topic = self.topic_metadata(&name);
             if topic.error_code == errors::UNKNOWN_TOPIC_OR_PARTITION && create {
                 self.auto_create(&name, now_ms);

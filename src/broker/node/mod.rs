@@ -42,6 +42,7 @@ pub mod errors {
     pub const CORRUPT_MESSAGE: i16 = 2;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;

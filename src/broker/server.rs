@@ -38,6 +38,10 @@ const CONNECTIONS_MAX: usize = 1024;
 const TICK: Duration = Duration::from_millis(50);
 /// Pause before reconnecting to the controller or a leader.
 const RECONNECT: Duration = Duration::from_millis(200);
+/// The longest pause between attempts to reach a controller that does not
+/// answer: it doubles from [`RECONNECT`] to this, each attempt said on
+/// stderr, so a broker pointed at the wrong address is not silent.
+const CONTROLLER_RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Kafka's `replica.socket.timeout.ms`: how long past its max wait a
 /// follower waits for the leader's answer.
 const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
@@ -459,11 +463,21 @@ async fn controller_session(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut unanswered: HashMap<TopicPartition, ToController> = HashMap::new();
+    let mut backoff = RECONNECT;
     loop {
-        let Ok(stream) = TcpStream::connect(&controller).await else {
-            tokio::time::sleep(RECONNECT).await;
-            continue;
+        let stream = match TcpStream::connect(&controller).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                eprintln!(
+                    "kafka-oracle broker {me}: cannot reach the controller at {controller}: {e}; retrying in {} ms",
+                    backoff.as_millis()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(CONTROLLER_RECONNECT_MAX);
+                continue;
+            }
         };
+        backoff = RECONNECT;
         let _ = stream.set_nodelay(true);
         let (mut input, mut output) = stream.into_split();
         let register = ToController::Register {

@@ -161,8 +161,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A broker whose disk fails stops, as Kafka does when its only log
-/// directory goes offline: the controller moves leadership elsewhere.
+/// A broker whose disk fails stops at once, whichever write failed (a
+/// leader's append, a follower's, a checkpoint), as Kafka does when its
+/// only log directory goes offline: the controller moves leadership
+/// elsewhere, and the process exits 1.
 fn fatal(e: StorageError) -> ! {
     eprintln!("kafka-oracle broker: stopping on a storage error: {e}");
     std::process::exit(1);
@@ -213,6 +215,7 @@ impl Broker {
                 Output::Note(note) => {
                     eprintln!("kafka-oracle broker {}: {note}", shared.node.id())
                 }
+                Output::LogDirOffline(e) => fatal(e),
                 Output::ToController(message) => {
                     // The session task holds the receiver for the process's life.
                     let _ = self.to_controller.send(message);

@@ -64,6 +64,11 @@ pub enum Output {
     /// Something an operator should read: what recovery cut from a log, a
     /// fetched batch refused.
     Note(String),
+    /// The log directory failed under a leader's append (a full disk, say):
+    /// it is offline, and as this broker has no other, Kafka's policy is to
+    /// stop the broker (the controller then moves its leaderships), as a
+    /// follower's failed append and a failed checkpoint already do.
+    LogDirOffline(StorageError),
 }
 
 /// The follower's view of a leader's answer to one partition of its fetch.

@@ -14,14 +14,8 @@
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// Kafka's `group.max.session.timeout.ms` default.
 pub const SESSION_TIMEOUT_MS_MAX: i32 = 1_800_000;

@@ -28,20 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The leader of an offline partition.
 pub const NO_LEADER: BrokerId = -1;
 
-/// Kafka's error codes the controller answers with.
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    pub const INELIGIBLE_REPLICA: i16 = 107;
-    pub const INVALID_UPDATE_VERSION: i16 = 108;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// The controller's settings, under Kafka's names.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-/// Kafka's FETCH_SESSION_ID_NOT_FOUND: this broker keeps no fetch
-/// sessions (KIP-227), so every fetch must be a full one.
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+// FETCH_SESSION_ID_NOT_FOUND: this broker keeps no fetch sessions
+// (KIP-227), so every fetch must be a full one.
+use crate::error_codes::FETCH_SESSION_ID_NOT_FOUND;
 
 pub struct FetchResult {
     pub response: FetchResponse,

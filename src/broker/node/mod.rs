@@ -35,21 +35,8 @@ use std::path::PathBuf;
 
 pub type TopicPartition = (String, i32);
 
-/// Kafka's error codes the broker answers with, besides the partition's.
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// What the node asks of the world.
 #[derive(Debug)]

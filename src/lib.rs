@@ -10,6 +10,7 @@ pub mod cli;
 pub mod conform;
 pub mod consumer;
 pub mod controller;
+pub mod error_codes;
 pub mod history;
 pub mod knob;
 pub mod log;

@@ -9,6 +9,27 @@ fn oracle(args: &[&str]) -> Output {
         .expect("the kafka-oracle binary runs")
 }
 
+/// `oracle`, for a command that should end: `None` if it is still running
+/// after `limit` (then killed).
+fn oracle_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the kafka-oracle binary runs");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("waitable").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().expect("its output"))
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -332,4 +353,162 @@ fn broker_knobs_lists_kafka_names() {
     ] {
         assert!(stdout(&out).contains(knob), "broker --knobs lacks {knob}");
     }
+}
+
+#[test]
+fn controller_knobs_needs_neither_listen_nor_data_dir() {
+    let out = oracle(&["controller", "--knobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("broker.session.timeout.ms"));
+    let out = oracle(&["controller", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--data-dir"), "{}", stderr(&out));
+}
+
+/// `--help` says which flags a server cannot start without.
+#[test]
+fn broker_and_controller_help_show_the_required_flags() {
+    let out = oracle(&["broker", "--help"]);
+    assert!(out.status.success());
+    let usage = stdout(&out);
+    let usage = usage.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    for flag in [
+        "--node-id <N>",
+        "--listen <ADDR>",
+        "--data-dir <DIR>",
+        "--controller <ADDR>",
+    ] {
+        assert!(usage.contains(flag), "broker usage lacks {flag}: {usage}");
+    }
+    let out = oracle(&["controller", "--help"]);
+    let usage = stdout(&out);
+    let usage = usage.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    for flag in ["--listen <ADDR>", "--data-dir <DIR>"] {
+        assert!(
+            usage.contains(flag),
+            "controller usage lacks {flag}: {usage}"
+        );
+    }
+}
+
+/// `cluster` keeps its data across runs in a directory of the current
+/// one: run from this repository, git must not see it.
+#[test]
+fn the_cluster_data_directory_is_ignored_by_git() {
+    let out = oracle(&["cluster", "--help"]);
+    let help = stdout(&out);
+    let default = help
+        .split("--data-dir <DIR>")
+        .nth(1)
+        .and_then(|rest| rest.split("[default: ").nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .expect("cluster --help shows the data directory's default");
+    let ignore = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.gitignore"))
+        .expect(".gitignore");
+    assert!(
+        ignore.lines().any(|l| l.trim_matches('/') == default),
+        "{default} is not in .gitignore"
+    );
+}
+
+#[test]
+fn a_broker_with_an_unparsable_controller_address_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for bad in ["nonsense", "127.0.0.1:notaport", ":9093", "127.0.0.1:70000"] {
+        let out = oracle_within(
+            &[
+                "broker",
+                "--node-id",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--controller",
+                bad,
+            ],
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("--controller {bad}: the broker ran on"));
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--controller"), "{}", stderr(&out));
+        assert!(!data.exists(), "nothing starts on a bad address");
+    }
+}
+
+/// A controller that cannot read its state says so and exits 2 before it
+/// says it listens (a supervisor must not take it for a started one).
+#[test]
+fn a_controller_with_a_corrupt_state_file_exits_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("controller-state.json");
+    std::fs::write(&state, b"{\"topics\": [torn").unwrap();
+    let out = oracle(&[
+        "controller",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("listening"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&state.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A broker whose controller does not answer says so on stderr, and keeps
+/// trying (it is not an input error: the controller may start later).
+#[test]
+fn a_broker_whose_controller_is_unreachable_says_so_and_keeps_trying() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // A port just freed: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-oracle"))
+        .args([
+            "broker",
+            "--node-id",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "--controller",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut said = String::new();
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            said.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if said.contains("retrying") {
+                let _ = tx.send(said.clone());
+                break;
+            }
+        }
+    });
+    let said = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = said.expect("the broker says on stderr that the controller is unreachable");
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+    assert!(running, "the broker keeps trying");
 }

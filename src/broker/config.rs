@@ -5,6 +5,10 @@ use crate::knob::Knob;
 use crate::log::LogConfig;
 use std::collections::BTreeMap;
 
+/// `max.connections.per.ip` when not set: more than `max.connections` can
+/// be, so no limit.
+pub const CONNECTIONS_PER_IP_UNSET: usize = 1 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerConfig {
     pub log: LogConfig,
@@ -27,6 +31,15 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: usize,
     /// `replica.fetch.wait.max.ms`
     pub replica_fetch_wait_max_ms: u64,
+    /// `max.connections`: Kafka's default is unbounded; here 1,024, under
+    /// the usual limit of open files.
+    pub connections_max: usize,
+    /// `max.connections.per.ip`: unbounded in Kafka, so here unbounded but
+    /// by [`CONNECTIONS_PER_IP_UNSET`]. Refused past it, with no eviction:
+    /// the other brokers' fetchers count too when they share the address.
+    pub connections_per_ip_max: usize,
+    /// `connections.max.idle.ms`, Kafka's default 600,000 (10 minutes).
+    pub connection_idle_ms_max: u64,
 }
 
 impl Default for BrokerConfig {
@@ -40,6 +53,9 @@ impl Default for BrokerConfig {
             topic_defaults: BTreeMap::new(),
             replica_fetch_max_bytes: 1 << 20,
             replica_fetch_wait_max_ms: 500,
+            connections_max: 1024,
+            connections_per_ip_max: CONNECTIONS_PER_IP_UNSET,
+            connection_idle_ms_max: 600_000,
         }
     }
 }
@@ -86,6 +102,18 @@ pub const KNOBS: &[(&str, &str)] = &[
         "replica.fetch.wait.max.ms",
         "how long a leader holds a follower's fetch with nothing new (default 500)",
     ),
+    (
+        "max.connections",
+        "connections at once; at the limit a new one replaces the one idle longest (default 1024)",
+    ),
+    (
+        "max.connections.per.ip",
+        "connections at once from one address, refused past it (default none; brokers count too)",
+    ),
+    (
+        "connections.max.idle.ms",
+        "a connection with no request for this long is closed (default 600000)",
+    ),
 ];
 
 impl BrokerConfig {
@@ -124,6 +152,13 @@ impl BrokerConfig {
             "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = k.int(1, i32_max)? as usize,
             "replica.fetch.wait.max.ms" => {
                 self.replica_fetch_wait_max_ms = k.int(0, i32_max)? as u64
+            }
+            "max.connections" => self.connections_max = k.int(1, 1 << 20)? as usize,
+            "max.connections.per.ip" => {
+                self.connections_per_ip_max = k.int(1, CONNECTIONS_PER_IP_UNSET as i64)? as usize
+            }
+            "connections.max.idle.ms" => {
+                self.connection_idle_ms_max = k.int(1, i64::MAX >> 1)? as u64
             }
             _ if crate::log::KNOBS.iter().any(|(name, _)| *name == knob) => {
                 self.log.set(knob, value)?

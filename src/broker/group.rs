@@ -14,14 +14,8 @@
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// Kafka's `group.max.session.timeout.ms` default.
 pub const SESSION_TIMEOUT_MS_MAX: i32 = 1_800_000;
@@ -396,8 +390,11 @@ impl Groups {
     }
 
     /// Whether an OffsetCommit of this generation and member may be
-    /// written: a member of the current generation of a settled group, or
-    /// anyone (generation -1) for a group without members.
+    /// written: a member of the current generation, unless the group is
+    /// between its joins and its sync (Kafka's CompletingRebalance: the
+    /// assignment is not known yet); while it prepares a rebalance the
+    /// commit is taken, as Kafka takes the commit a member makes on revoke.
+    /// Anyone (generation -1) may commit for a group without members.
     pub fn may_commit(&self, name: &str, generation: i32, member_id: &str) -> Result<(), i16> {
         let group = self.groups.get(name);
         if generation < 0 {
@@ -413,8 +410,8 @@ impl Groups {
             return Err(errors::ILLEGAL_GENERATION);
         }
         match group.state {
-            State::Stable => Ok(()),
-            _ => Err(errors::REBALANCE_IN_PROGRESS),
+            State::CompletingRebalance => Err(errors::REBALANCE_IN_PROGRESS),
+            State::Empty | State::PreparingRebalance { .. } | State::Stable => Ok(()),
         }
     }
 

@@ -79,18 +79,19 @@ pub enum PartitionError {
 impl PartitionError {
     /// The error code on the wire.
     pub fn code(&self) -> i16 {
+        use crate::error_codes as e;
         match self {
-            PartitionError::OffsetOutOfRange => 1,
-            PartitionError::CorruptMessage(_) => 2,
-            PartitionError::NotLeaderOrFollower => 6,
-            PartitionError::RequestTimedOut => 7,
-            PartitionError::NotEnoughReplicas => 19,
-            PartitionError::NotEnoughReplicasAfterAppend => 20,
-            PartitionError::OutOfOrderSequenceNumber => 45,
-            PartitionError::InvalidProducerEpoch => 47,
-            PartitionError::KafkaStorageError(_) => 56,
-            PartitionError::FencedLeaderEpoch => 74,
-            PartitionError::UnknownLeaderEpoch => 75,
+            PartitionError::OffsetOutOfRange => e::OFFSET_OUT_OF_RANGE,
+            PartitionError::CorruptMessage(_) => e::CORRUPT_MESSAGE,
+            PartitionError::NotLeaderOrFollower => e::NOT_LEADER_OR_FOLLOWER,
+            PartitionError::RequestTimedOut => e::REQUEST_TIMED_OUT,
+            PartitionError::NotEnoughReplicas => e::NOT_ENOUGH_REPLICAS,
+            PartitionError::NotEnoughReplicasAfterAppend => e::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            PartitionError::OutOfOrderSequenceNumber => e::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            PartitionError::InvalidProducerEpoch => e::INVALID_PRODUCER_EPOCH,
+            PartitionError::KafkaStorageError(_) => e::KAFKA_STORAGE_ERROR,
+            PartitionError::FencedLeaderEpoch => e::FENCED_LEADER_EPOCH,
+            PartitionError::UnknownLeaderEpoch => e::UNKNOWN_LEADER_EPOCH,
         }
     }
 }

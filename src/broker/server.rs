@@ -5,6 +5,7 @@
 //! it is followed by routing its outputs (to the controller, to requests
 //! waiting for their answer) and, if any log moved, waking parked fetches.
 
+pub mod connections;
 mod offsets;
 
 use super::client::Connection;
@@ -16,6 +17,7 @@ use super::replication;
 use super::wire::{self, Framed, Refusal, Request, Response};
 use crate::controller::protocol::{self, CreateTopicResult, NewTopic, ToBroker, ToController};
 use bytes::Bytes;
+use connections::{Admitted, Connections, Limits};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
@@ -31,13 +33,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-/// Client connections at once: past this, a new one is closed at once
-/// rather than the broker running out of file descriptors or memory.
-const CONNECTIONS_MAX: usize = 1024;
 /// How often partitions' timers run (ISR shrink, produce timeouts, flush).
 const TICK: Duration = Duration::from_millis(50);
 /// Pause before reconnecting to the controller or a leader.
 const RECONNECT: Duration = Duration::from_millis(200);
+/// The longest pause between attempts to reach a controller that does not
+/// answer: it doubles from [`RECONNECT`] to this, each attempt said on
+/// stderr, so a broker pointed at the wrong address is not silent.
+const CONTROLLER_RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Kafka's `replica.socket.timeout.ms`: how long past its max wait a
 /// follower waits for the leader's answer.
 const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,12 +113,19 @@ pub async fn run(
     ));
     tokio::spawn(ticker(broker.clone()));
     tokio::spawn(fetcher_supervisor(broker.clone()));
-    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let connections = {
+        let config = broker.with_node(|s| s.node.config().clone());
+        Connections::new(Limits {
+            connections_max: config.connections_max,
+            connections_per_ip_max: config.connections_per_ip_max,
+            idle_ms_max: config.connection_idle_ms_max,
+        })
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     // Out of descriptors, say: the connections open go on.
                     Err(e) => {
                         eprintln!("kafka-oracle broker: cannot accept a connection: {e}");
@@ -123,13 +133,17 @@ pub async fn run(
                         continue;
                     }
                 };
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                // Refused: dropping the stream closes it.
+                let Ok(place) = connections.admit(peer.ip(), tokio::time::Instant::now()) else {
                     continue;
                 };
+                let idle_max = Duration::from_millis(connections.limits().idle_ms_max);
                 let broker = broker.clone();
                 tokio::spawn(async move {
-                    connection(broker, stream).await;
-                    drop(permit);
+                    tokio::select! {
+                        () = connection(broker, stream, &place, idle_max) => {}
+                        () = place.evicted.notified() => {}
+                    }
                 });
             }
             _ = stopping.changed() => break,
@@ -147,8 +161,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A broker whose disk fails stops, as Kafka does when its only log
-/// directory goes offline: the controller moves leadership elsewhere.
+/// A broker whose disk fails stops at once, whichever write failed (a
+/// leader's append, a follower's, a checkpoint), as Kafka does when its
+/// only log directory goes offline: the controller moves leadership
+/// elsewhere, and the process exits 1.
 fn fatal(e: StorageError) -> ! {
     eprintln!("kafka-oracle broker: stopping on a storage error: {e}");
     std::process::exit(1);
@@ -199,6 +215,7 @@ impl Broker {
                 Output::Note(note) => {
                     eprintln!("kafka-oracle broker {}: {note}", shared.node.id())
                 }
+                Output::LogDirOffline(e) => fatal(e),
                 Output::ToController(message) => {
                     // The session task holds the receiver for the process's life.
                     let _ = self.to_controller.send(message);
@@ -236,51 +253,59 @@ async fn ticker(broker: Arc<Broker>) {
     }
 }
 
-/// One client connection: frames read, answered one at a time, in order.
-async fn connection(broker: Arc<Broker>, stream: TcpStream) {
+/// One client connection: frames read, answered one at a time, in order;
+/// closed after `idle_max` without a request.
+async fn connection(broker: Arc<Broker>, stream: TcpStream, place: &Admitted, idle_max: Duration) {
     let _ = stream.set_nodelay(true);
     let (mut input, mut output) = stream.into_split();
     loop {
-        let mut prefix = [0u8; 4];
-        if input.read_exact(&mut prefix).await.is_err() {
-            return;
-        }
-        let Ok(size) = wire::frame_size(prefix) else {
-            return;
+        let frame = match tokio::time::timeout(idle_max, read_frame(&mut input)).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) => return,
         };
-        // Read as the bytes come, rather than trusting the announced size
-        // with an allocation up front.
-        let mut frame = Vec::with_capacity(size.min(1 << 16));
-        match (&mut input).take(size as u64).read_to_end(&mut frame).await {
-            Ok(n) if n == size => {}
-            _ => return,
-        }
-        let framed = match wire::decode(Bytes::from(frame)) {
+        place.busy();
+        let framed = match wire::decode(frame) {
             Ok(framed) => framed,
             Err(Refusal::Answer(bytes)) => {
                 if output.write_all(&bytes).await.is_err() {
                     return;
                 }
+                place.idle(tokio::time::Instant::now());
                 continue;
             }
             Err(Refusal::Close(_)) => return,
         };
         let (api, version, correlation_id) = (framed.api, framed.version, framed.correlation_id);
-        let Some(response) = handle(&broker, framed).await else {
-            continue;
-        };
-        let bytes = match wire::encode(api, version, correlation_id, &response) {
-            Ok(bytes) => bytes,
-            // A response this broker built but cannot encode is its bug:
-            // said, and the client's connection closed.
-            Err(e) => {
-                eprintln!("kafka-oracle broker: {e}");
+        if let Some(response) = handle(&broker, framed).await {
+            let bytes = match wire::encode(api, version, correlation_id, &response) {
+                Ok(bytes) => bytes,
+                // A response this broker built but cannot encode is its bug:
+                // said, and the client's connection closed.
+                Err(e) => {
+                    eprintln!("kafka-oracle broker: {e}");
+                    return;
+                }
+            };
+            if output.write_all(&bytes).await.is_err() {
                 return;
             }
-        };
-        if output.write_all(&bytes).await.is_err() {
-            return;
         }
+        place.idle(tokio::time::Instant::now());
+    }
+}
+
+/// One request frame without its size prefix; `None` if the connection
+/// ends or announces a frame too large.
+async fn read_frame(input: &mut tokio::net::tcp::OwnedReadHalf) -> Option<Bytes> {
+    let mut prefix = [0u8; 4];
+    input.read_exact(&mut prefix).await.ok()?;
+    let size = wire::frame_size(prefix).ok()?;
+    // Read as the bytes come, rather than trusting the announced size
+    // with an allocation up front.
+    let mut frame = Vec::with_capacity(size.min(1 << 16));
+    match input.take(size as u64).read_to_end(&mut frame).await {
+        Ok(n) if n == size => Some(Bytes::from(frame)),
+        _ => None,
     }
 }
 
@@ -459,11 +484,21 @@ async fn controller_session(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut unanswered: HashMap<TopicPartition, ToController> = HashMap::new();
+    let mut backoff = RECONNECT;
     loop {
-        let Ok(stream) = TcpStream::connect(&controller).await else {
-            tokio::time::sleep(RECONNECT).await;
-            continue;
+        let stream = match TcpStream::connect(&controller).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                eprintln!(
+                    "kafka-oracle broker {me}: cannot reach the controller at {controller}: {e}; retrying in {} ms",
+                    backoff.as_millis()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(CONTROLLER_RECONNECT_MAX);
+                continue;
+            }
         };
+        backoff = RECONNECT;
         let _ = stream.set_nodelay(true);
         let (mut input, mut output) = stream.into_split();
         let register = ToController::Register {

@@ -33,7 +33,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 1, 7),
 ];
 
-const UNSUPPORTED_VERSION: i16 = 35;
+use crate::error_codes::UNSUPPORTED_VERSION;
 
 pub fn supported(api: ApiKey, version: i16) -> bool {
     SUPPORTED

@@ -10,11 +10,11 @@ use clap::Args;
 pub struct ControllerArgs {
     /// Address to listen on for broker sessions, e.g. 127.0.0.1:9093 (port
     /// 0 picks a free one; the address is printed on stdout).
-    #[arg(long, value_name = "ADDR")]
-    listen: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "knobs")]
+    listen: Option<String>,
     /// Directory of the controller's durable state.
-    #[arg(long, value_name = "DIR")]
-    data_dir: String,
+    #[arg(long, value_name = "DIR", required_unless_present = "knobs")]
+    data_dir: Option<String>,
     /// A setting by Kafka's name (repeatable), applied after --config.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -37,15 +37,21 @@ pub fn run(args: ControllerArgs) -> Result<u8, String> {
         }
         return Ok(0);
     }
+    let missing = |flag: &str| format!("controller: {flag} is required");
+    let listen = args.listen.ok_or_else(|| missing("--listen"))?;
+    let data_dir = args.data_dir.ok_or_else(|| missing("--data-dir"))?;
     let mut config = ControllerConfig::default();
     apply_settings(args.config.as_deref(), &args.set, |k, v| config.set(k, v))?;
-    let store = Store::open(&args.data_dir)?;
+    let store = Store::open(&data_dir)?;
+    // Read before saying "listening": a state that cannot be read stops
+    // the controller before anyone takes it for started.
+    let previous = store.load()?;
     super::serve(args.exit_with_stdin, |stopping| async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         say!("controller listening on {address}");
-        server::run(listener, store, config, stopping).await
+        server::run(listener, store, previous, config, stopping).await
     })
 }

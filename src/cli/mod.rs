@@ -49,9 +49,15 @@ enum Command {
     /// client, under faults a given command injects, and judge it.
     Probe(probe::ProbeArgs),
     /// Run the controller: broker sessions, leader elections, ISR changes.
+    #[command(
+        override_usage = "kafka-oracle controller --listen <ADDR> --data-dir <DIR> [OPTIONS]\n       kafka-oracle controller --knobs"
+    )]
     Controller(controller::ControllerArgs),
     /// Run a broker: Kafka's wire protocol for clients, replication by
     /// fetching from leaders, decisions from the controller.
+    #[command(
+        override_usage = "kafka-oracle broker --node-id <N> --listen <ADDR> --data-dir <DIR> --controller <ADDR> [OPTIONS]\n       kafka-oracle broker --knobs"
+    )]
     Broker(broker::BrokerArgs),
     /// Run a controller and N brokers on loopback ports until Ctrl-C: the
     /// quickest way to a cluster to point a Kafka client at.

@@ -201,3 +201,23 @@ pub async fn read<R: AsyncRead + Unpin, M: for<'de> Deserialize<'de>>(
         .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
+
+/// Kafka's rule for a topic's name, which the controller applies before
+/// creating one and a broker before answering Metadata about one: 1 to 249
+/// of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    let legal = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if legal {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a legal topic name: 1 to 249 of a-z A-Z 0-9 . _ -"
+        ))
+    }
+}

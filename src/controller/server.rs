@@ -4,7 +4,7 @@
 //! only then hands its messages to the sessions' writers.
 
 use super::protocol::{self, ToBroker, ToController};
-use super::state::{Controller, ControllerConfig};
+use super::state::{Controller, ControllerConfig, Durable};
 use super::store::Store;
 use crate::broker::partition::BrokerId;
 use std::collections::HashMap;
@@ -60,15 +60,16 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Serves until `stopping` turns true. Nothing is lost by stopping at any
-/// moment: every change was written before it was told.
+/// Serves until `stopping` turns true, from `previous`, the state `store`
+/// held at the start. Nothing is lost by stopping at any moment: every
+/// change was written before it was told.
 pub async fn run(
     listener: TcpListener,
     store: Store,
+    previous: Option<Durable>,
     config: ControllerConfig,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let previous = store.load()?;
     let core = Controller::start(previous, config, now_ms());
     let shared = Arc::new(Mutex::new(Shared {
         core,

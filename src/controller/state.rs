@@ -28,20 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The leader of an offline partition.
 pub const NO_LEADER: BrokerId = -1;
 
-/// Kafka's error codes the controller answers with.
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    pub const INELIGIBLE_REPLICA: i16 = 107;
-    pub const INVALID_UPDATE_VERSION: i16 = 108;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// The controller's settings, under Kafka's names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -441,7 +429,8 @@ impl Controller {
     }
 
     fn create_topic(&mut self, topic: NewTopic) -> Result<(), (i16, String)> {
-        check_topic_name(&topic.name)?;
+        super::protocol::check_topic_name(&topic.name)
+            .map_err(|why| (errors::INVALID_TOPIC_EXCEPTION, why))?;
         if self.state.topics.contains_key(&topic.name) {
             return Err((
                 errors::TOPIC_ALREADY_EXISTS,
@@ -723,23 +712,4 @@ fn elect(p: &mut PartitionState, live: &BTreeSet<BrokerId>, unclean: bool) -> bo
     p.leader_epoch += 1;
     p.partition_epoch += 1;
     true
-}
-
-/// Kafka's rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
-fn check_topic_name(name: &str) -> Result<(), (i16, String)> {
-    let legal = !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if legal {
-        Ok(())
-    } else {
-        Err((
-            errors::INVALID_TOPIC_EXCEPTION,
-            format!("{name:?} is not a legal topic name: 1 to 249 of a-z A-Z 0-9 . _ -"),
-        ))
-    }
 }

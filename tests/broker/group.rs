@@ -201,3 +201,29 @@ fn joins_that_cannot_be_members_are_refused_at_once() {
         errors::INCONSISTENT_GROUP_PROTOCOL
     );
 }
+
+/// Kafka's GroupCoordinator takes commits of the current generation while
+/// the group prepares a rebalance (members commit on revoke), and refuses
+/// them only while it completes one, between the joins and the sync.
+#[test]
+fn offsets_are_committed_while_preparing_a_rebalance_and_refused_while_completing_one() {
+    let mut g = Groups::default();
+    let a = settled_alone(&mut g);
+    assert_eq!(g.join(3, join("", "b"), 100), None);
+    assert_eq!(g.heartbeat("g", 1, &a, 150), errors::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        g.may_commit("g", 1, &a),
+        Ok(()),
+        "preparing a rebalance: the commit on revoke is taken"
+    );
+    assert_eq!(g.may_commit("g", 0, &a), Err(errors::ILLEGAL_GENERATION));
+    assert_eq!(g.join(4, join(&a, "a"), 200), None);
+    assert_eq!(joined(&mut g).len(), 2, "both joined: generation 2");
+    assert_eq!(
+        g.may_commit("g", 2, &a),
+        Err(errors::REBALANCE_IN_PROGRESS),
+        "completing a rebalance: no assignment yet"
+    );
+    assert_eq!(g.sync(5, "g", 2, &a, Vec::new(), 300), None);
+    assert_eq!(g.may_commit("g", 2, &a), Ok(()), "stable again");
+}

@@ -6,6 +6,7 @@
 #[path = "../log/kafka.rs"]
 mod kafka;
 
+mod connections;
 mod group;
 mod node;
 mod partition;

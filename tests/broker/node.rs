@@ -359,3 +359,63 @@ fn answered(node: &mut Node, id: u64) -> Response {
         })
         .expect("the answer is out")
 }
+
+/// A name Kafka would never create is answered INVALID_TOPIC_EXCEPTION,
+/// not LEADER_NOT_AVAILABLE (after which clients retry forever), and no
+/// auto-creation is asked of the controller.
+#[test]
+fn metadata_of_an_illegal_topic_name_is_invalid_topic_and_not_created() {
+    let (_dir, mut node) = leader_node();
+    node.take_outputs();
+    let long = "x".repeat(250);
+    for illegal in ["../../../evil", "a/b c", "", "..", long.as_str()] {
+        let mut m = MetadataRequest::default();
+        let mut topic = metadata_request::MetadataRequestTopic::default();
+        topic.name = Some(name(illegal));
+        m.topics = Some(vec![topic]);
+        m.allow_auto_topic_creation = true;
+        let answer = node.metadata(&m, 9, NOW);
+        assert_eq!(
+            answer.topics[0].error_code, 17,
+            "{illegal:?}: INVALID_TOPIC_EXCEPTION"
+        );
+        encode_at_every_version(ApiKey::Metadata, &Response::Metadata(answer));
+    }
+    assert!(
+        node.take_outputs().is_empty(),
+        "nothing asked to be created"
+    );
+}
+
+/// A client naming ever new topics in Metadata cannot make the broker ask
+/// the controller for more than a bounded number of auto-creations at once
+/// (each remembered until it succeeds or its retry comes), nor grow its
+/// memory of them.
+#[test]
+fn auto_creations_asked_at_once_are_bounded() {
+    let (_dir, mut node) = leader_node();
+    node.take_outputs();
+    let mut asked = 0;
+    for i in 0..5_000 {
+        let mut m = MetadataRequest::default();
+        let mut topic = metadata_request::MetadataRequestTopic::default();
+        topic.name = Some(name(&format!("fresh-{i}")));
+        m.topics = Some(vec![topic]);
+        m.allow_auto_topic_creation = true;
+        let answer = node.metadata(&m, 9, NOW);
+        assert_eq!(answer.topics[0].error_code, 5, "LEADER_NOT_AVAILABLE");
+        asked += node.take_outputs().len();
+    }
+    assert_eq!(asked, 1_024, "AUTO_CREATIONS_MAX asked, the rest later");
+    let mut m = MetadataRequest::default();
+    let mut topic = metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(name("fresh-4999"));
+    m.topics = Some(vec![topic]);
+    m.allow_auto_topic_creation = true;
+    node.metadata(&m, 9, NOW + 1_000);
+    assert_eq!(
+        node.take_outputs().len(),
+        1,
+        "once the first are due for a retry, room is made"
+    );
+}

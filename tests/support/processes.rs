@@ -88,7 +88,19 @@ impl Cluster {
     /// A controller with `controller_settings` and brokers 1..=n with
     /// `broker_settings`.
     pub fn start(n: i32, controller_settings: &[&str], broker_settings: &[&str]) -> Cluster {
+        Cluster::start_with(n, controller_settings, broker_settings, |_| {})
+    }
+
+    /// `start`, with `prepare` given the cluster's directory before any
+    /// broker starts (to mount a small file system for one, say).
+    pub fn start_with(
+        n: i32,
+        controller_settings: &[&str],
+        broker_settings: &[&str],
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        prepare(dir.path());
         let state = dir.path().join("controller").display().to_string();
         let (controller, controller_port) = start_on_free_port(|port| {
             let mut args = vec![
@@ -156,6 +168,14 @@ impl Cluster {
             .expect("the broker is running")
             .child
             .id()
+    }
+
+    /// How a broker exited, if it has (then it is no longer running).
+    pub fn exited(&mut self, id: i32) -> Option<std::process::ExitStatus> {
+        let p = self.brokers[id as usize - 1].as_mut()?;
+        let status = p.child.try_wait().expect("waitable")?;
+        self.brokers[id as usize - 1] = None;
+        Some(status)
     }
 
     /// kill -9.

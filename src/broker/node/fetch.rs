@@ -13,9 +13,9 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-/// Kafka's FETCH_SESSION_ID_NOT_FOUND: this broker keeps no fetch
-/// sessions (KIP-227), so every fetch must be a full one.
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+// FETCH_SESSION_ID_NOT_FOUND: this broker keeps no fetch sessions
+// (KIP-227), so every fetch must be a full one.
+use crate::error_codes::FETCH_SESSION_ID_NOT_FOUND;
 
 pub struct FetchResult {
     pub response: FetchResponse,
@@ -102,9 +102,24 @@ impl Node {
             data.records = Some(Bytes::new());
             return data;
         }
-        match p.fetch_for_consumer(offset, max, epoch, buf) {
-            Ok(fetched) => data.records = Some(Bytes::copy_from_slice(fetched.records)),
-            Err(e) => data.error_code = e.code(),
+        // The log reads into a buffer of this partition's own, which then
+        // becomes the response's records as it is: one copy of the bytes
+        // (page cache to here), not two.
+        buf.clear();
+        let mut owned = std::mem::take(buf);
+        let taken = match p.fetch_for_consumer(offset, max, epoch, &mut owned) {
+            Ok(fetched) => Ok((fetched.records.as_ptr() as usize, fetched.records.len())),
+            Err(e) => Err(e.code()),
+        };
+        match taken {
+            Ok((at, len)) => {
+                // The records are a slice of the buffer the log read into
+                // (its address in it, by plain arithmetic on addresses).
+                let start = at.wrapping_sub(owned.as_ptr() as usize);
+                assert!(start <= owned.len() && len <= owned.len() - start);
+                data.records = Some(Bytes::from(owned).slice(start..start + len));
+            }
+            Err(code) => data.error_code = code,
         }
         data
     }

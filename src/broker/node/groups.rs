@@ -19,8 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const NOT_COORDINATOR: i16 = 16;
+use crate::error_codes::{COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR};
 /// FindCoordinator's key type for a consumer group (1 is a transaction).
 const GROUP_KEY: i8 = 0;
 

@@ -1,10 +1,11 @@
 //! Metadata, from the controller's last snapshot. A topic a client asks
 //! about that does not exist is created through the controller when
 //! auto-creation is on, and answered LEADER_NOT_AVAILABLE meanwhile, as
-//! Kafka does.
+//! Kafka does; a name Kafka would never create is answered
+//! INVALID_TOPIC_EXCEPTION, so that clients stop asking.
 
 use super::{errors, host_port, Node, Output};
-use crate::controller::protocol::{NewTopic, PartitionDecision, ToController};
+use crate::controller::protocol::{check_topic_name, NewTopic, PartitionDecision, ToController};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -15,7 +16,12 @@ use kafka_protocol::protocol::StrBytes;
 pub const CLUSTER_ID: &str = "kafka-oracle";
 /// How long before an auto-creation not yet seen in the metadata is asked again.
 const AUTO_CREATE_RETRY_MS: u64 = 1_000;
-const UNKNOWN_TOPIC_ID: i16 = 100;
+/// Auto-creations asked of the controller and not yet seen in its
+/// metadata, at most: clients choose the names, so without a bound a client
+/// naming ever new topics would grow this broker's memory and the
+/// controller's queue. Past it, a topic is answered LEADER_NOT_AVAILABLE
+/// without asking, until asks older than [`AUTO_CREATE_RETRY_MS`] make room.
+pub const AUTO_CREATIONS_MAX: usize = 1024;
 
 impl Node {
     pub fn metadata(
@@ -54,11 +60,18 @@ impl Node {
             let Some(name) = &wanted.name else {
                 let mut topic = MetadataResponseTopic::default();
                 topic.topic_id = wanted.topic_id;
-                topic.error_code = UNKNOWN_TOPIC_ID;
+                topic.error_code = errors::UNKNOWN_TOPIC_ID;
                 response.topics.push(topic);
                 continue;
             };
             let name = name.0.to_string();
+            if check_topic_name(&name).is_err() {
+                let mut topic = MetadataResponseTopic::default();
+                topic.name = Some(TopicName(StrBytes::from_string(name)));
+                topic.error_code = errors::INVALID_TOPIC_EXCEPTION;
+                response.topics.push(topic);
+                continue;
+            }
             let mut topic = self.topic_metadata(&name);
             if topic.error_code == errors::UNKNOWN_TOPIC_OR_PARTITION && create {
                 self.auto_create(&name, now_ms);
@@ -130,7 +143,16 @@ impl Node {
         if asked.is_some_and(|at| now_ms.saturating_sub(at) < AUTO_CREATE_RETRY_MS) {
             return;
         }
+        if self.auto_creating.len() >= AUTO_CREATIONS_MAX {
+            // Those due for a retry are asked again when a client asks.
+            self.auto_creating
+                .retain(|_, at| now_ms.saturating_sub(*at) < AUTO_CREATE_RETRY_MS);
+            if self.auto_creating.len() >= AUTO_CREATIONS_MAX {
+                return;
+            }
+        }
         self.auto_creating.insert(name.to_string(), now_ms);
+        assert!(self.auto_creating.len() <= AUTO_CREATIONS_MAX);
         let topic = self.new_topic(name.to_string(), -1, -1);
         let request_id = self.next_request();
         self.outputs

@@ -35,20 +35,8 @@ use std::path::PathBuf;
 
 pub type TopicPartition = (String, i32);
 
-/// Kafka's error codes the broker answers with, besides the partition's.
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
+/// Kafka's error codes: the one table.
+pub use crate::error_codes as errors;
 
 /// What the node asks of the world.
 #[derive(Debug)]
@@ -63,6 +51,11 @@ pub enum Output {
     /// Something an operator should read: what recovery cut from a log, a
     /// fetched batch refused.
     Note(String),
+    /// The log directory failed under a leader's append (a full disk, say):
+    /// it is offline, and as this broker has no other, Kafka's policy is to
+    /// stop the broker (the controller then moves its leaderships), as a
+    /// follower's failed append and a failed checkpoint already do.
+    LogDirOffline(StorageError),
 }
 
 /// The follower's view of a leader's answer to one partition of its fetch.

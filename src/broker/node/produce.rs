@@ -2,7 +2,7 @@
 //! acks=all the answer waits until every partition of the request has its
 //! [`Effect::ProduceDone`](crate::broker::partition::Effect::ProduceDone).
 
-use super::{errors, Node};
+use super::{errors, Node, Output, StorageError};
 use crate::broker::partition::{Acks, PartitionError, Produced};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -107,6 +107,11 @@ impl Node {
                         match p.produce(partition_request, acks, &mut batch, timeout_ms, now_ms) {
                             Ok(Some(produced)) => fill(&mut slot, Ok(produced)),
                             Ok(None) => slots.push((partition_request, t, i)),
+                            Err(PartitionError::KafkaStorageError(why)) => {
+                                let offline = StorageError(format!("{}-{}: {why}", tp.0, tp.1));
+                                self.outputs.push(Output::LogDirOffline(offline));
+                                fill(&mut slot, Err(PartitionError::KafkaStorageError(why)));
+                            }
                             Err(e) => fill(&mut slot, Err(e)),
                         }
                         self.drain(&tp);

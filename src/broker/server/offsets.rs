@@ -4,6 +4,7 @@
 
 use super::Broker;
 use crate::controller::protocol::{CommittedOffset, ToBroker, ToController};
+use crate::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -17,7 +18,6 @@ use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const WAIT: Duration = Duration::from_secs(10);
 
 pub async fn commit(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {

@@ -57,7 +57,21 @@ fn each_result_carries_its_configuration_and_bounds() {
     let report = json(&check(&args));
     let c = &report["results"][0]["configuration"];
     assert_eq!(c["model.messages"], "1");
-    assert_eq!(c["model.consumer.crashes"], "1");
+    assert_eq!(c["model.process.crashes"], "1");
+    // A consumer left out has no consumer crash, even at large bounds.
+    let args = [
+        "--bounds",
+        "large",
+        "--set",
+        "model.consumer=false",
+        "--max-seconds",
+        "1",
+        "--json",
+    ];
+    let report = json(&check(&args));
+    let c = &report["results"][0]["configuration"];
+    assert_eq!(c["model.consumer.crashes"], "0");
+    assert_eq!(c["model.machine.crashes"], "1");
 
     // Every scenario of the matrix says its own.
     let report = json(&check(&["--scenario", "safe", "--json"]));

@@ -53,11 +53,11 @@ pub struct CheckArgs {
     /// one expected to violate (short counterexamples first).
     #[arg(long, value_enum, default_value = "auto")]
     search: SearchArg,
-    /// The bounds of a configuration's check (--set/--config): small (1
-    /// message, 1 replica process crash), default (2 messages, 1 process
-    /// crash, 1 consumer crash) or large (2 messages, a process and a
-    /// machine crash, a lost message, a consumer crash). `model.*` knobs
-    /// given with --set or --config win.
+    /// The bounds of a configuration's check (--set/--config, or alone for
+    /// the recommended settings): small (1 message, 1 replica process
+    /// crash), default (2 messages, 1 process crash) or large (2 messages,
+    /// a process and a machine crash, a lost message, a consumer crash).
+    /// `model.*` knobs given with --set or --config win.
     #[arg(long, value_name = "BOUNDS")]
     bounds: Option<String>,
     /// Show (and write with --trace-out/--history-out) the counterexample

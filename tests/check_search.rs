@@ -87,7 +87,7 @@ fn bad_bounds_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--bounds huge: expected small, default or large"),
+        err.contains("'huge'") && err.contains("--bounds") && err.contains("small, default, large"),
         "{err}"
     );
     let out = check(&["--scenario", "safe", "--bounds", "small"]);

@@ -150,12 +150,6 @@ pub enum Bounds {
 }
 
 impl Bounds {
-    pub const NAMES: &'static [(&'static str, Bounds)] = &[
-        ("small", Bounds::Small),
-        ("default", Bounds::Default),
-        ("large", Bounds::Large),
-    ];
-
     pub fn knobs(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Bounds::Small => &[("model.messages", "1"), ("model.process.crashes", "1")],

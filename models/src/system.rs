@@ -73,6 +73,8 @@ pub struct System {
     pub judged: Vec<usize>,
     /// What the search found so far, and whether it should stop.
     pub watch: Arc<Watch>,
+    /// Some judged property speaks of a step (needs the state before it).
+    judges_steps: bool,
     actors: ActorModel<Node>,
 }
 
@@ -137,7 +139,7 @@ impl System {
         if cfg.faults.network_drops > 0 {
             actors = actors.lossy_network(LossyNetwork::Yes);
         }
-        let judged = judged
+        let judged: Vec<usize> = judged
             .iter()
             .map(|name| {
                 CATALOGUE
@@ -146,11 +148,15 @@ impl System {
                     .unwrap_or_else(|| panic!("no property {name} in the catalogue"))
             })
             .collect();
+        let judges_steps = judged
+            .iter()
+            .any(|&i| matches!(CATALOGUE[i].judge, Judge::Transition(_)));
         System {
             cfg,
             ids,
             judged,
             watch: Arc::default(),
+            judges_steps,
             actors,
         }
     }
@@ -170,11 +176,7 @@ impl System {
         SCRATCH.with_borrow_mut(|(before, after)| {
             let (cfg, ids) = (&self.cfg, &self.ids);
             observe_into(cfg, ids, &next.actors, next.ghost.committed, after);
-            let needs_before = self
-                .judged
-                .iter()
-                .any(|&i| matches!(CATALOGUE[i].judge, Judge::Transition(_)));
-            if let Some(p) = prev.filter(|_| needs_before) {
+            if let Some(p) = prev.filter(|_| self.judges_steps) {
                 observe_into(cfg, ids, &p.actors, p.ghost.committed, before);
             }
             let mut reached = 0;

@@ -58,8 +58,8 @@ pub struct CheckArgs {
     /// crash), default (2 messages, 1 process crash) or large (2 messages,
     /// a process and a machine crash, a lost message, a consumer crash).
     /// `model.*` knobs given with --set or --config win.
-    #[arg(long, value_name = "BOUNDS")]
-    bounds: Option<String>,
+    #[arg(long, value_enum)]
+    bounds: Option<BoundsArg>,
     /// Show (and write with --trace-out/--history-out) the counterexample
     /// to this property; by default every violated property's is shown and
     /// the first written.
@@ -77,6 +77,13 @@ pub struct CheckArgs {
     /// Stop each search once the process holds this many megabytes.
     #[arg(long, value_name = "MB")]
     max_memory: Option<u64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BoundsArg {
+    Small,
+    Default,
+    Large,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -196,13 +203,10 @@ fn custom_config(args: &CheckArgs) -> Result<Option<Config>, String> {
     }
     // Without faults there is nothing to survive: the bounds give the
     // messages and the faults, and the user's `model.*` knobs win.
-    let bounds = match args.bounds.as_deref() {
-        None => Bounds::Default,
-        Some(name) => Bounds::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, b)| b)
-            .ok_or_else(|| format!("--bounds {name}: expected small, default or large"))?,
+    let bounds = match args.bounds {
+        None | Some(BoundsArg::Default) => Bounds::Default,
+        Some(BoundsArg::Small) => Bounds::Small,
+        Some(BoundsArg::Large) => Bounds::Large,
     };
     let mut cfg = Config::default();
     for (knob, value) in bounds.knobs() {
